@@ -1,0 +1,100 @@
+"""Command line: thin subcommands over ``amoseg.api``.
+
+Only argparse and the standard library are imported here, so ``amoseg --help`` answers at once; each
+subcommand imports its stage when it runs. An ``AmosegError`` becomes one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from amoseg import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    from amoseg.errors import AmosegError
+
+    try:
+        return args.handler(args)
+    except AmosegError as error:
+        print(f"amoseg {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"amoseg {args.command}: interrupted; finished outputs are kept, nothing half-written", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amoseg",
+        description="Abdominal multi-organ segmentation on CT and MR (AMOS 2022).",
+    )
+    parser.add_argument("--version", action="version", version=f"amoseg {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = _command(commands, "check", "validate a dataset folder (nnU-Net / AMOS raw layout)", _run_check)
+    check.add_argument("dataset", type=Path, help="dataset folder holding dataset.json and imagesTr/labelsTr")
+    check.add_argument("-o", "--output", type=Path, help="where to write check.json (default: DATASET/check.json)")
+    check.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
+
+    phantom = _command(commands, "phantom", "generate a synthetic AMOS-style dataset of CT and MR", _run_phantom)
+    phantom.add_argument("output", type=Path, help="dataset folder to create")
+    phantom.add_argument("--ct", type=int, default=8, help="number of CT cases (default 8)")
+    phantom.add_argument("--mr", type=int, default=4, help="number of MR cases (default 4)")
+    phantom.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same data")
+    phantom.add_argument(
+        "--test-fraction", type=float, default=0.25, help="share of cases in imagesTs/labelsTs (default 0.25)"
+    )
+    phantom.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
+
+    demo = _command(commands, "demo", "run the main job end to end on generated phantoms", _run_demo)
+    demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
+    demo.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _command(commands, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    report = api.check(dataset=args.dataset, output=args.output, workers=args.workers)
+    return 0 if report.ok else 1
+
+
+def _run_phantom(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.phantom(
+        output=args.output,
+        n_ct=args.ct,
+        n_mr=args.mr,
+        seed=args.seed,
+        test_fraction=args.test_fraction,
+        workers=args.workers,
+    )
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    return api.demo(out=args.out, seed=args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

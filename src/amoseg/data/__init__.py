@@ -1,0 +1,1 @@
+"""Datasets: layout discovery, validation, statistics and the phantom generator."""
