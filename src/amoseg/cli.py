@@ -30,7 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"amoseg {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"amoseg {args.command}: interrupted; finished outputs are kept, nothing half-written", file=sys.stderr)
+        print(
+            f"amoseg {args.command}: interrupted; finished outputs are kept, nothing half-written",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -44,10 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = _command(commands, "check", "validate a dataset folder (nnU-Net / AMOS raw layout)", _run_check)
     check.add_argument("dataset", type=Path, help="dataset folder holding dataset.json and imagesTr/labelsTr")
-    check.add_argument("-o", "--output", type=Path, help="where to write check.json (default: DATASET/check.json)")
+    check.add_argument(
+        "-o", "--output", type=Path, default=Path("check.json"), help="report file (default: ./check.json)"
+    )
     check.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
-    phantom = _command(commands, "phantom", "generate a synthetic AMOS-style dataset of CT and MR", _run_phantom)
+    phantom = _command(
+        commands, "phantom", "generate a synthetic AMOS-style dataset of CT and MR", _run_phantom
+    )
     phantom.add_argument("output", type=Path, help="dataset folder to create")
     phantom.add_argument("--ct", type=int, default=8, help="number of CT cases (default 8)")
     phantom.add_argument("--mr", type=int, default=4, help="number of MR cases (default 4)")

@@ -201,7 +201,9 @@ def _declared_labels(root: Path, meta: dict[str, Any]) -> dict[int, str]:
         try:
             organ = organ_from_name(name)
         except KeyError:
-            raise InputError(root / "dataset.json", f"label {name!r} ({label_id}) is not an AMOS organ") from None
+            raise InputError(
+                root / "dataset.json", f"label {name!r} ({label_id}) is not an AMOS organ"
+            ) from None
         if organ.id != label_id:
             raise InputError(
                 root / "dataset.json",
@@ -367,4 +369,6 @@ def _to_int(root: Path, text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise InputError(root / "dataset.json", f'"labels" key {text!r} is neither a name nor an id') from None
+        raise InputError(
+            root / "dataset.json", f'"labels" key {text!r} is neither a name nor an id'
+        ) from None

@@ -62,7 +62,7 @@ def read_header(path: str | Path, max_voxels: int = MAX_VOXELS) -> Header:
     try:
         reader.ReadImageInformation()
     except RuntimeError as error:
-        raise InputError(path, f"not a readable image ({_first_line(error)})") from None
+        raise InputError(path, _diagnose(path, error)) from None
     size = tuple(int(value) for value in reader.GetSize())
     dimension = int(reader.GetDimension())
     components = int(reader.GetNumberOfComponents())
@@ -119,6 +119,10 @@ def write_image(image: Image | LabelMap, path: str | Path, compress: bool = True
 
 def _read(path: Path, max_voxels: int) -> tuple[np.ndarray, Geometry]:
     header = read_header(path, max_voxels)
+    if path.name.lower().endswith(".nii.gz") and not _gzip_nifti_complete(path):
+        raise InputError(path, "gzip stream is corrupt or truncated")
+    if path.name.lower().endswith(".nii") and not _plain_nifti_complete(path):
+        raise InputError(path, "file is truncated: shorter than its header declares")
     try:
         if path.is_dir():
             reader = sitk.ImageSeriesReader()
@@ -127,7 +131,9 @@ def _read(path: Path, max_voxels: int) -> tuple[np.ndarray, Geometry]:
         else:
             itk_image = sitk.ReadImage(str(path))
     except RuntimeError as error:
-        raise InputError(path, f"voxel data unreadable, file corrupt or truncated ({_first_line(error)})") from None
+        raise InputError(
+            path, f"voxel data unreadable, file corrupt or truncated ({_first_line(error)})"
+        ) from None
     array = sitk.GetArrayFromImage(itk_image).T  # [z, y, x] -> [x, y, z], a view
     geometry = header.geometry
     if path.is_dir():  # the series' geometry is only known once all slices are read
@@ -204,6 +210,130 @@ def _slice_header(path: Path) -> Header:
     )
 
 
+def _gzip_nifti_complete(path: Path) -> bool:
+    """Whether a .nii.gz holds all the bytes its header promises.
+
+    ITK fills a cut-off gzip stream with zeros without complaint, so check it here. The gzip trailer
+    stores the uncompressed size modulo 2**32; it is compared with the size the NIfTI header implies,
+    and only on a mismatch (a cut file, or an unusual multi-member gzip) is the whole stream inflated
+    to decide.
+    """
+    import gzip
+    import struct
+    import zlib
+
+    try:
+        with gzip.open(path) as stream:
+            head = stream.read(352)
+        with path.open("rb") as raw:
+            raw.seek(-4, 2)
+            (trailer_size,) = struct.unpack("<I", raw.read(4))
+    except (OSError, EOFError, zlib.error, struct.error):
+        return False
+    expected = _nifti_byte_count(head)
+    if expected is not None and expected % 2**32 == trailer_size:
+        return True
+    total = 0
+    try:
+        with gzip.open(path) as stream:
+            while chunk := stream.read(1 << 24):
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return expected is None or total >= expected
+
+
+def count_nonfinite(path: str | Path) -> int:
+    """Number of NaN or infinite voxels in an image file.
+
+    ITK's NIfTI reader turns NaN into 0 without a word, so for float NIfTI files the stored voxels
+    are read directly; other formats keep NaN and are read through SimpleITK.
+    """
+    import gzip
+
+    path = Path(path)
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as stream:
+            head = stream.read(352)
+            layout = _nifti_float_layout(head)
+            if layout is None:
+                return 0
+            dtype, offset = layout
+            stream.seek(offset)
+            count = 0
+            while chunk := stream.read(dtype.itemsize << 22):
+                values = np.frombuffer(chunk[: len(chunk) - len(chunk) % dtype.itemsize], dtype=dtype)
+                count += int(values.size - np.count_nonzero(np.isfinite(values)))
+            return count
+    array = read_image(path).array
+    if not np.issubdtype(array.dtype, np.floating):
+        return 0
+    return int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+def _nifti_float_layout(head: bytes) -> tuple[np.dtype, int] | None:
+    """(float dtype, voxel offset) of a NIfTI-1/2 header with float voxels; None otherwise."""
+    import struct
+
+    float_types = {16: "f4", 64: "f8"}
+    for order in "<>":
+        size = struct.unpack(order + "i", head[:4])[0] if len(head) >= 4 else 0
+        if size == 348 and len(head) >= 348:
+            datatype = struct.unpack(order + "h", head[70:72])[0]
+            offset = int(struct.unpack(order + "f", head[108:112])[0])
+        elif size == 540 and len(head) >= 352:
+            datatype = struct.unpack(order + "h", head[12:14])[0]
+            offset = struct.unpack(order + "q", head[168:176])[0]
+        else:
+            continue
+        if datatype not in float_types:
+            return None
+        return np.dtype(order + float_types[datatype]), max(offset, size)
+    return None
+
+
+def _plain_nifti_complete(path: Path) -> bool:
+    with path.open("rb") as stream:
+        expected = _nifti_byte_count(stream.read(352))
+    return expected is None or path.stat().st_size >= expected
+
+
+def _nifti_byte_count(head: bytes) -> int | None:
+    """Header plus voxel bytes of a NIfTI-1 or NIfTI-2 file, from its first 352 bytes."""
+    import struct
+
+    for order in "<>":
+        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", head[40:56])
+            bitpix = struct.unpack(order + "h", head[72:74])[0]
+            offset = int(struct.unpack(order + "f", head[108:112])[0])
+        elif len(head) >= 352 and struct.unpack(order + "i", head[:4])[0] == 540:
+            bitpix = struct.unpack(order + "h", head[14:16])[0]
+            dims = struct.unpack(order + "8q", head[16:80])
+            offset = struct.unpack(order + "q", head[168:176])[0]
+        else:
+            continue
+        count = int(np.prod([max(int(d), 1) for d in dims[1 : 1 + max(int(dims[0]), 0)]], dtype=object))
+        return max(offset, 348) + count * bitpix // 8
+    return None
+
+
+def _diagnose(path: Path, error: RuntimeError) -> str:
+    """Say why a file that SimpleITK cannot open is unreadable, in words a user can act on."""
+    if path.name.lower().endswith(".gz"):
+        import gzip
+        import zlib
+
+        try:
+            with gzip.open(path) as stream:
+                while stream.read(1 << 24):
+                    pass
+        except (OSError, EOFError, zlib.error):
+            return "gzip stream is corrupt or truncated"
+    return f"not a readable image: unknown format or corrupt header ({_first_line(error)})"
+
+
 def _fmt_size(size: tuple[int, ...]) -> str:
     return " x ".join(str(int(value)) for value in size)
 
@@ -213,4 +343,4 @@ def _first_line(error: Exception) -> str:
     # ITK messages start with a file:line location; the last informative line says what went wrong.
     useful = [line for line in lines if not line.startswith(("/", "sitk::ERROR: Exception thrown"))]
     text = (useful or lines or ["unknown error"])[-1]
-    return text[:200]
+    return text.removeprefix("sitk::ERROR: ")[:200]

@@ -1,0 +1,68 @@
+"""Test helpers: tiny hand-built datasets, and the real data beside the clone when present."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amoseg.io import Image, LabelMap, make_geometry, write_image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def real_dataset(name: str) -> Path:
+    """Path of a real dataset in ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not (path / "dataset.json").is_file():
+        pytest.skip(f"{path} not found: real-data tests need ../shared/data beside the clone")
+    return path
+
+
+def box_case(
+    shape=(24, 20, 12), spacing=(1.5, 1.5, 4.0), origin=(10.0, -20.0, 5.0), direction=None, ct=True, seed=0
+) -> tuple[Image, LabelMap]:
+    """A small image with two box-shaped organs (liver 6, spleen 1): enough for layout and check tests."""
+    rng = np.random.default_rng(seed)
+    geometry = make_geometry(shape, spacing, origin, direction)
+    label = np.zeros(shape, dtype=np.uint8)
+    label[2:10, 3:12, 2:8] = 6
+    label[14:20, 5:10, 3:7] = 1
+    if ct:
+        image = np.full(shape, -1000, dtype=np.int16)
+        image[1:-1, 1:-1, :] = -100
+        image[label == 6] = 50
+        image[label == 1] = 30
+        image = (image + rng.integers(-5, 6, size=shape)).astype(np.int16)
+    else:
+        image = (
+            (label.astype(np.float32) * 20 + 100 + rng.normal(0, 5, size=shape)).clip(0).astype(np.float32)
+        )
+    return Image(image, geometry), LabelMap(label, geometry)
+
+
+def write_box_dataset(
+    root: Path, case_numbers=(1, 2, 3, 501), listed: bool = True, suffix: bool = False
+) -> Path:
+    """An AMOS-layout dataset of box cases; CT below id 501, MR from 501 on."""
+    entries = []
+    for number in case_numbers:
+        case_id = f"amos_{number:04d}"
+        image, label = box_case(ct=number <= 500, seed=number)
+        image_name = f"{case_id}_0000.nii.gz" if suffix else f"{case_id}.nii.gz"
+        write_image(image, root / "imagesTr" / image_name)
+        write_image(label, root / "labelsTr" / f"{case_id}.nii.gz")
+        entries.append({"image": f"./imagesTr/{image_name}", "label": f"./labelsTr/{case_id}.nii.gz"})
+    meta = {
+        "name": "boxes",
+        "labels": {"0": "background", "1": "spleen", "6": "liver"},
+        "modality": {"0": "CT"},
+        "numTraining": len(entries),
+    }
+    if listed:
+        meta["training"] = entries
+    (root / "dataset.json").write_text(json.dumps(meta, indent=1))
+    return root
