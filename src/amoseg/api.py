@@ -55,6 +55,28 @@ def phantom(
     )
 
 
+def stats(
+    *,
+    dataset: str | Path,
+    output: str | Path,
+    strict: bool = False,
+    plots: bool = True,
+    workers: int | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Compute the dataset card (``stats.json``, ``stats.md``, CSVs, plots) and ``fingerprint.json``.
+
+    Returns:
+        the content of ``stats.json``.
+    """
+    from amoseg.data.describe import describe_dataset
+
+    card = describe_dataset(dataset, output, workers=workers, strict=strict, progress=not quiet, plots=plots)
+    if not quiet:
+        print(f"Dataset card for {card['meta']['cases']} cases written to {Path(output) / 'stats.md'}")
+    return card
+
+
 def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     """The main job on the embedded default: generate phantoms, then check them. Returns an exit code."""
     from rich.console import Console
@@ -69,4 +91,4 @@ def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     return 0 if report.ok else 1
 
 
-__all__ = ["Modality", "check", "demo", "phantom"]
+__all__ = ["Modality", "check", "demo", "phantom", "stats"]

@@ -64,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     phantom.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
+    stats = _command(
+        commands, "stats", "compute the dataset card's tables and the planning fingerprint", _run_stats
+    )
+    stats.add_argument("dataset", type=Path, help="dataset folder")
+    stats.add_argument(
+        "-o", "--output", type=Path, required=True, help="folder for stats.json, stats.md, CSVs, plots"
+    )
+    stats.add_argument("--strict", action="store_true", help="stop with exit 1 at the first unusable case")
+    stats.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    stats.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
+
     demo = _command(commands, "demo", "run the main job end to end on generated phantoms", _run_demo)
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     demo.add_argument("--seed", type=int, default=0)
@@ -92,6 +103,19 @@ def _run_phantom(args: argparse.Namespace) -> int:
         n_mr=args.mr,
         seed=args.seed,
         test_fraction=args.test_fraction,
+        workers=args.workers,
+    )
+    return 0
+
+
+def _run_stats(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.stats(
+        dataset=args.dataset,
+        output=args.output,
+        strict=args.strict,
+        plots=not args.no_plots,
         workers=args.workers,
     )
     return 0

@@ -7,10 +7,9 @@ organ declared absent that is present). The core, ``check_case``, is a pure func
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +75,11 @@ def check_dataset(root: str | Path, workers: int | None = None, progress: bool =
         problems.append(Problem("error", "", "", "no cases found (expected imagesTr/ and labelsTr/)"))
     missing = {problem.case for problem in dataset.problems if "missing" in problem.message}
     to_check = [case for case in dataset.cases if case.case_id not in missing]
-    for case_problems in _map(check_case, to_check, dataset, workers, progress):
-        problems.extend(case_problems)
+    case_problems = [
+        problem for found in _check_all(to_check, dataset, workers, progress) for problem in found
+    ]
+    # Workers finish in any order; report in case order so that runs compare line by line.
+    problems.extend(sorted(case_problems, key=lambda problem: (problem.case, problem.path)))
     return CheckReport(str(root), len(dataset.cases), tuple(problems))
 
 
@@ -203,21 +205,12 @@ def _guarded(case: Case, dataset: Dataset) -> list[Problem]:
         ]
 
 
-def _map(function, cases: list[Case], dataset: Dataset, workers: int | None, progress: bool):
+def _check_all(cases: list[Case], dataset: Dataset, workers: int | None, progress: bool):
+    from amoseg.parallel import bounded_map, default_workers
     from amoseg.progress import track
 
-    workers = min(workers or os.cpu_count() or 1, max(len(cases), 1))
-    if workers <= 1:
-        yield from track(
-            (_guarded(case, dataset) for case in cases),
-            total=len(cases),
-            description="checking",
-            enabled=progress,
-        )
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(_guarded, cases, [dataset] * len(cases))
-        yield from track(results, total=len(cases), description="checking", enabled=progress)
+    results = bounded_map(partial(_guarded, dataset=dataset), cases, default_workers(workers, len(cases)))
+    yield from track(results, total=len(cases), description="checking", enabled=progress)
 
 
 def write_report(report: CheckReport, path: Path) -> None:

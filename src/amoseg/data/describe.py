@@ -1,0 +1,128 @@
+"""``amoseg stats``: read every case once, in parallel, and write the dataset card and fingerprint.
+
+Outputs in the chosen folder: ``stats.json`` (the contract of ``amoseg.data.card.build_card``),
+``stats.md`` (the card's tables), one CSV per table, ``fingerprint.json`` for planning, and plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from amoseg.atomic import write_json, write_text
+from amoseg.data.card import build_card, card_markdown, card_tables
+from amoseg.data.fingerprint import build_fingerprint
+from amoseg.data.layout import Case, discover
+from amoseg.data.statistics import MAX_FLOAT_VALUES, CaseStatistics, StatisticsAccumulator, case_statistics
+from amoseg.errors import AmosegError, InputError
+from amoseg.io.sitk_io import read_header, read_image, read_label
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A case left out of the statistics, and why (one line)."""
+
+    case_id: str
+    reason: str
+
+
+def describe_dataset(
+    root: str | Path,
+    output: str | Path,
+    *,
+    workers: int | None = None,
+    strict: bool = False,
+    progress: bool = True,
+    plots: bool = True,
+    max_float_values: int = MAX_FLOAT_VALUES,
+) -> dict:
+    """Compute the card and the fingerprint of a dataset and write them to ``output``.
+
+    A case that cannot be read, or whose image and label lie on different grids, is reported in one
+    line and skipped; with ``strict`` it stops the run (``AmosegError``) before anything is written.
+
+    Returns:
+        the card (the content of ``stats.json``).
+    """
+    from amoseg.parallel import bounded_map, default_workers
+    from amoseg.progress import track
+
+    dataset = discover(root)
+    cases = [case for case in dataset.cases if case.image.exists()]
+    if not cases:
+        raise AmosegError(f"{root}: no readable cases found")
+    accumulator = StatisticsAccumulator(max_float_values=max_float_values)
+    skipped: list[Skipped] = []
+    job = partial(_case_job, root=Path(root))
+    results = bounded_map(job, cases, default_workers(workers, len(cases)))
+    for result in track(results, total=len(cases), description="statistics", enabled=progress):
+        if isinstance(result, Skipped):
+            if strict:
+                raise AmosegError(f"{result.case_id}: {result.reason}")
+            print(f"skipped {result.case_id}: {result.reason}")
+            skipped.append(result)
+        else:
+            accumulator.add(result)
+    accumulator.cases.sort(key=lambda case: case.case_id)
+    card = build_card(
+        accumulator,
+        name=dataset.name,
+        declared_labels=dataset.labels,
+        annotated_labels=dataset.annotated_labels,
+        skipped=[f"{item.case_id}: {item.reason}" for item in sorted(skipped, key=lambda s: s.case_id)],
+    )
+    _write_outputs(Path(output), card, build_fingerprint(accumulator, dataset.name), accumulator, plots)
+    return card
+
+
+def _case_job(case: Case, root: Path) -> CaseStatistics | Skipped:
+    try:
+        image_header = read_header(case.image)
+        label = None
+        if case.label is not None and case.label.exists():
+            differences = image_header.geometry.differences(read_header(case.label).geometry)
+            if differences:
+                return Skipped(case.case_id, "label and image grids differ: " + "; ".join(differences))
+            label = read_label(case.label)
+        image = read_image(case.image)
+    except InputError as error:
+        return Skipped(case.case_id, str(error))
+    return case_statistics(
+        case.case_id,
+        case.modality,
+        case.split,
+        image,
+        label,
+        case.annotated_labels,
+        file_format=_format(case.image),
+    )
+
+
+def _format(path: Path) -> str:
+    if path.is_dir():
+        return "DICOM"
+    name = path.name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
+
+
+def _write_outputs(output: Path, card: dict, fingerprint: dict, accumulator, plots: bool) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    for name, rows in card_tables(card).items():
+        write_text(output / f"{name}.csv", _csv(rows))
+    if plots:
+        from amoseg.reporting.stats_plots import plot_statistics
+
+        plot_statistics(card, accumulator, output)
+    write_json(output / "fingerprint.json", fingerprint)
+    write_text(output / "stats.md", card_markdown(card))
+    # Written last: a stats.json present means the run finished.
+    write_json(output / "stats.json", card)
+
+
+def _csv(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,1 @@
+"""Plots and reports (matplotlib, PNG; imported only when a stage draws)."""
