@@ -77,6 +77,50 @@ def stats(
     return card
 
 
+def evaluate(
+    *,
+    pred: str | Path,
+    ref: str | Path,
+    output: str | Path,
+    labels: str | list[int] | tuple[int, ...] | None = None,
+    ignore_mask: str | Path | None = None,
+    tolerance_mm: float | None = None,
+    tolerance_profile: str | None = None,
+    allow_missing: bool = False,
+    workers: int | None = None,
+    quiet: bool = False,
+):
+    """Score predictions against references (DSC and NSD) and write the outputs into ``output``.
+
+    Writes ``per_case.csv``, ``summary.json``, ``summary.md`` and ``boxplot.png``; on any error nothing
+    is written. ``pred`` and ``ref`` are two folders (cases matched by id) or two files; ``labels`` defaults to the
+    reference dataset.json's ``annotated_labels``; the NSD tolerance is 1 mm unless ``tolerance_mm`` or
+    ``tolerance_profile`` ("flare22") says otherwise. Definitions: docs/metrics.md.
+
+    Returns:
+        the ``amoseg.evaluation.Evaluation`` (per-case scores and CT / MR / all summaries).
+    """
+    from amoseg.evaluation import evaluate_folder, write_outputs
+    from amoseg.evaluation.outputs import check_output_folder, print_summary
+
+    check_output_folder(Path(output))
+    evaluation = evaluate_folder(
+        pred,
+        ref,
+        labels=labels,
+        tolerance_mm=tolerance_mm,
+        tolerance_profile=tolerance_profile,
+        ignore_mask=ignore_mask,
+        allow_missing=allow_missing,
+        workers=workers,
+        progress=not quiet,
+    )
+    write_outputs(evaluation, output)
+    if not quiet:
+        print_summary(evaluation, Path(output))
+    return evaluation
+
+
 def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     """The main job on the embedded default: generate phantoms, then check them. Returns an exit code."""
     from rich.console import Console
@@ -91,4 +135,4 @@ def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     return 0 if report.ok else 1
 
 
-__all__ = ["Modality", "check", "demo", "phantom", "stats"]
+__all__ = ["Modality", "check", "demo", "evaluate", "phantom", "stats"]

@@ -75,6 +75,32 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     stats.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
+    evaluate = _command(
+        commands, "evaluate", "score predicted label maps against references (DSC and NSD)", _run_evaluate
+    )
+    evaluate.add_argument("pred", type=Path, help="folder of predicted label maps (or one file)")
+    evaluate.add_argument(
+        "ref", type=Path, help="folder of reference label maps (or one file); dataset.json here or above"
+    )
+    evaluate.add_argument(
+        "-o", "--output", type=Path, required=True, help="folder for per_case.csv, summary.json/.md, plot"
+    )
+    evaluate.add_argument(
+        "--labels", help="organs to score, ids or names, e.g. 1,2,6 (default: dataset.json annotated_labels)"
+    )
+    evaluate.add_argument(
+        "--ignore-mask", type=Path, help="image (or folder by case id) whose nonzero voxels are not scored"
+    )
+    tolerance = evaluate.add_mutually_exclusive_group()
+    tolerance.add_argument(
+        "--tolerance", type=float, metavar="MM", help="NSD tolerance in mm for every organ (default 1)"
+    )
+    tolerance.add_argument("--tolerance-profile", metavar="NAME", help="per-organ NSD tolerances: flare22")
+    evaluate.add_argument(
+        "--allow-missing", action="store_true", help="score a missing prediction as empty instead of failing"
+    )
+    evaluate.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
+
     demo = _command(commands, "demo", "run the main job end to end on generated phantoms", _run_demo)
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     demo.add_argument("--seed", type=int, default=0)
@@ -116,6 +142,23 @@ def _run_stats(args: argparse.Namespace) -> int:
         output=args.output,
         strict=args.strict,
         plots=not args.no_plots,
+        workers=args.workers,
+    )
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.evaluate(
+        pred=args.pred,
+        ref=args.ref,
+        output=args.output,
+        labels=args.labels,
+        ignore_mask=args.ignore_mask,
+        tolerance_mm=args.tolerance,
+        tolerance_profile=args.tolerance_profile,
+        allow_missing=args.allow_missing,
         workers=args.workers,
     )
     return 0

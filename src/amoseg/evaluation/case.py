@@ -1,0 +1,136 @@
+"""One case: read a prediction and its reference, check they share a grid, score every organ."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from amoseg.data.layout import resolve_modality
+from amoseg.errors import InputError
+from amoseg.evaluation.metrics import OrganScore, check_label_values, score_organs
+from amoseg.evaluation.tolerance import tolerances_for
+from amoseg.io.image import Geometry, LabelMap
+from amoseg.labels import ORGAN_IDS, Modality
+
+PathOrLabels = str | Path | LabelMap
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """Scores of one case.
+
+    Attributes:
+        case_id: e.g. ``amos_0507``.
+        modality: CT or MR, for the CT / MR / all summaries.
+        organs: one score per evaluated label, in label order.
+        voxel_volume_mm3: volume of one reference voxel, to turn voxel counts into mL.
+        prediction: the prediction file, or None for an in-memory or missing prediction.
+        reference: the reference file, or None for an in-memory label map.
+        prediction_missing: True when no prediction was given and it was scored as empty.
+    """
+
+    case_id: str
+    modality: Modality
+    organs: tuple[OrganScore, ...]
+    voxel_volume_mm3: float
+    prediction: Path | None
+    reference: Path | None
+    prediction_missing: bool = False
+
+
+def evaluate_case(
+    pred: PathOrLabels | None,
+    ref: PathOrLabels,
+    *,
+    labels: Sequence[int] | None = None,
+    tolerance_mm: float | None = None,
+    tolerance_profile: str | None = None,
+    ignore_mask: PathOrLabels | None = None,
+    case_id: str | None = None,
+    modality: Modality | None = None,
+) -> CaseResult:
+    """DSC and NSD of every organ of one case.
+
+    Args:
+        pred: predicted label map (file or ``LabelMap``); None scores an empty prediction (a missing
+            prediction with ``--allow-missing``).
+        ref: reference label map (file or ``LabelMap``); its header gives the spacing.
+        labels: organ ids to score (default: all 15); only organs annotated in the reference belong here.
+        tolerance_mm: NSD tolerance in mm for every organ (default 1.0).
+        tolerance_profile: per-organ tolerance table instead, e.g. ``"flare22"``.
+        ignore_mask: optional image on the same grid; its nonzero voxels are left out of both maps.
+        case_id: name for the outputs (default: the reference's file name without suffix).
+        modality: CT or MR (default: from the case id's trailing number, AMOS rule).
+
+    Raises:
+        InputError: a file is unreadable, the grids differ (the message says which property and by how
+            much), or a label value is outside 0..15.
+    """
+    from amoseg.io.sitk_io import strip_image_suffix
+
+    labels = tuple(ORGAN_IDS if labels is None else labels)
+    tolerances = tolerances_for(labels, tolerance_mm, tolerance_profile)
+    ref_map, ref_path = _load(ref)
+    if pred is None:
+        pred_map, pred_path = None, None
+    else:
+        pred_map, pred_path = _load(pred)
+        require_same_grid(ref_map.geometry, pred_map.geometry, pred_path or "prediction", ref_path)
+    ignore = None
+    if ignore_mask is not None:
+        ignore_map, ignore_path = _load(ignore_mask, integer=False)
+        require_same_grid(ref_map.geometry, ignore_map.geometry, ignore_path or "ignore mask", ref_path)
+        ignore = ignore_map.array
+    _check_values(ref_map, ref_path, "reference")
+    if pred_map is not None:
+        _check_values(pred_map, pred_path, "prediction")
+    pred_array = np.zeros_like(ref_map.array) if pred_map is None else pred_map.array
+    organs = score_organs(pred_array, ref_map.array, ref_map.geometry.spacing, labels, tolerances, ignore)
+    if case_id is None:
+        case_id = strip_image_suffix(ref_path.name) if ref_path else "case"
+    return CaseResult(
+        case_id=case_id,
+        modality=modality or resolve_modality(case_id, None),
+        organs=tuple(organs),
+        voxel_volume_mm3=ref_map.geometry.voxel_volume_mm3,
+        prediction=pred_path,
+        reference=ref_path,
+        prediction_missing=pred is None,
+    )
+
+
+def _check_values(label_map: LabelMap, path: Path | None, name: str) -> None:
+    try:
+        check_label_values(label_map.array, name)
+    except ValueError as error:
+        raise InputError(path or name, str(error)) from None
+
+
+def require_same_grid(
+    reference: Geometry, other: Geometry, other_path: str | Path, reference_path: Path | None = None
+) -> None:
+    """Raise InputError naming ``other_path`` unless the grids match (shape, spacing, origin, direction).
+
+    The message lists each property that differs and by how much, e.g.
+    ``pred/amos_0002.nii.gz: not on the grid of reference ref/amos_0002.nii.gz: origin differs by 5.000 mm``.
+    """
+    problems = reference.differences(other)
+    if problems:
+        where = f"reference {reference_path}" if reference_path else "the reference"
+        raise InputError(other_path, f"not on the grid of {where}: " + "; ".join(problems))
+
+
+def _load(source: PathOrLabels, integer: bool = True) -> tuple[LabelMap, Path | None]:
+    """A label map and its file; an image that is not a label map is read as a 0/1 mask."""
+    if isinstance(source, LabelMap):
+        return source, None
+    from amoseg.io.sitk_io import read_image, read_label
+
+    path = Path(source)
+    if integer:
+        return read_label(path), path
+    image = read_image(path)
+    return LabelMap((image.array != 0).view(np.uint8), image.geometry), path
