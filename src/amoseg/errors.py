@@ -16,3 +16,7 @@ class InputError(AmosegError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+    def __reduce__(self):
+        # Rebuilt from its two fields, so the error survives the trip back from a worker process.
+        return (type(self), (self.path, self.problem))
