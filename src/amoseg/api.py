@@ -122,17 +122,28 @@ def evaluate(
 
 
 def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
-    """The main job on the embedded default: generate phantoms, then check them. Returns an exit code."""
+    """The main job on the embedded default: generate phantoms, check them, describe them.
+
+    Returns:
+        an exit code: 0 when every step succeeded.
+    """
     from rich.console import Console
 
     console = Console()
     out = Path(out)
-    console.rule("amoseg demo: phantom dataset")
-    dataset = phantom(output=out / "phantoms", n_ct=8, n_mr=4, seed=seed)
+    dataset = out / "phantoms"
+    console.rule("amoseg demo: phantom dataset (8 CT, 4 MR)")
+    if not (dataset / "dataset.json").is_file():
+        phantom(output=dataset, n_ct=8, n_mr=4, seed=seed)
     console.rule("amoseg demo: check")
     report = check(dataset=dataset, output=out / "check.json")
-    console.print(f"Dataset at {dataset}; validation report at {out / 'check.json'}")
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    console.rule("amoseg demo: dataset card")
+    stats(dataset=dataset, output=out / "stats")
+    console.print((out / "stats" / "stats.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+    console.print(f"Phantoms in {dataset}; validation report {out / 'check.json'}; card in {out / 'stats'}")
+    return 0
 
 
 __all__ = ["Modality", "check", "demo", "evaluate", "phantom", "stats"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from amoseg.cli import main
 from amoseg.data.check import check_dataset
+from amoseg.data.layout import discover
 from amoseg.io import Image, LabelMap, make_geometry, read_image, read_label, write_image
 from helpers import box_case, real_dataset, write_box_dataset
 
@@ -58,6 +60,45 @@ def test_planted_problems_are_each_named_in_one_line(tmp_path, capsys):
     report = json.loads((tmp_path / "check.json").read_text())
     assert report["ok"] is False
     assert report["errors"] == 4
+
+
+def test_phantoms_pass_then_fail_with_each_planted_problem_named(phantom_dataset, tmp_path, capsys):
+    """The issue's scenario: `amoseg phantom D --ct 4 --mr 2`, check D, then a damaged copy of D."""
+    assert main(["check", str(phantom_dataset), "-o", str(tmp_path / "clean.json")]) == 0
+    assert "OK: 6 cases, 0 errors, 0 warnings" in capsys.readouterr().out
+    damaged = tmp_path / "D"
+    shutil.copytree(phantom_dataset, damaged)
+    cases = [case for case in discover(damaged).cases]
+    corrupt, wrong_value, shifted, missing = cases[0], cases[1], cases[2], cases[4]
+    corrupt.image.write_bytes(corrupt.image.read_bytes()[:300])
+    label = read_label(wrong_value.label)
+    array = label.array.copy()
+    array[0, 0, 0] = 20
+    write_image(LabelMap(array, label.geometry), wrong_value.label)
+    label = read_label(shifted.label)
+    geometry = label.geometry
+    # 5 mm along the first image axis, whatever the case's direction.
+    origin = np.add(geometry.origin, 5.0 * geometry.direction_matrix[:, 0])
+    write_image(
+        LabelMap(label.array, make_geometry(geometry.shape, geometry.spacing, origin, geometry.direction)),
+        shifted.label,
+    )
+    missing.image.unlink()
+
+    assert main(["check", str(damaged), "-o", str(tmp_path / "damaged.json")]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    error_lines = [line for line in captured.out.splitlines() if line.startswith("error:")]
+    expected = [
+        (corrupt.image, "corrupt or truncated"),
+        (wrong_value.label, "label values [20] are not declared"),
+        (shifted.label, "origin differs by 5.000 mm"),
+        (missing.image, "listed in dataset.json but missing"),
+    ]
+    assert len(error_lines) == len(expected), error_lines
+    for path, problem in expected:
+        relative = str(path.relative_to(damaged))
+        assert sum(relative in line and problem in line for line in error_lines) == 1, (relative, error_lines)
 
 
 def test_nan_in_image_and_float_label_are_errors(tmp_path):

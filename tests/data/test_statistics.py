@@ -23,7 +23,8 @@ def _direct(root):
     volumes: dict[int, list[float]] = {}
     dataset = discover(root)
     for case in dataset.cases:
-        image = read_image(case.image).array.astype(np.float64)
+        loaded = read_image(case.image)
+        image, spacing = loaded.array.astype(np.float64), loaded.geometry.spacing
         label = read_label(case.label).array
         for organ_id in np.unique(label[label > 0]):
             if organ_id not in case.annotated_labels:
@@ -31,7 +32,6 @@ def _direct(root):
             mask = label == organ_id
             values.setdefault((case.modality, int(organ_id)), []).append(image[mask])
             ratios.setdefault(int(organ_id), []).append(mask.sum() / mask.size)
-            spacing = read_image(case.image).geometry.spacing
             volumes.setdefault(int(organ_id), []).append(mask.sum() * np.prod(spacing) / 1000)
     return dataset, values, ratios, volumes
 
@@ -171,3 +171,21 @@ def test_real_mr_set_matches_numpy(tmp_path):
     card = describe_dataset(root, tmp_path / "out", progress=False, plots=False)
     assert card["meta"]["cases"] == 16
     _assert_card_matches(card, root)
+
+
+def test_phantom_ct_and_mr_set_matches_numpy(phantom_dataset, tmp_path):
+    assert main(["stats", str(phantom_dataset), "-o", str(tmp_path / "out")]) == 0
+    card = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert card["meta"]["modalities"] == {"CT": 4, "MR": 2}
+    assert card["meta"]["splits"] == {"train": 4, "test": 2}
+    assert all(card["labels"][organ.name]["instances"] == 6 for organ in ORGAN_BY_ID.values())
+    _assert_card_matches(card, phantom_dataset)
+    markdown = (tmp_path / "out" / "stats.md").read_text()
+    for heading in (
+        "Dataset Meta Information",
+        "Resolution Details",
+        "CT Intensity Information Statistics",
+        "MR Intensity Information Statistics",
+        "Label Information Statistics",
+    ):
+        assert f"## {heading}" in markdown
