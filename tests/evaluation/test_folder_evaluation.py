@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
 import pytest
 
 from amoseg.errors import AmosegError
@@ -113,3 +114,20 @@ def test_ignore_mask_folder_needs_a_mask_per_case(study, write_labels, box_label
     write_labels("ignore/amos_0507.nii.gz", box_labels() * 0)
     masked = evaluate_folder(pred, ref, ignore_mask=pred.parent / "ignore", workers=1)
     assert repr(masked.cases) == repr(evaluate_folder(pred, ref, workers=1).cases)
+
+
+def test_unlisted_reference_cases_take_the_dataset_channel_modality(tmp_path):
+    """chaos-style ids (below 501) in an MR dataset are MR even when dataset.json does not list them."""
+    import json
+
+    from amoseg.evaluation.folder import plan_cases, reference_info
+    from amoseg.io import LabelMap, make_geometry, write_image
+
+    root = tmp_path / "mr"
+    label = LabelMap(np.zeros((4, 4, 4), np.uint8), make_geometry((4, 4, 4)))
+    write_image(label, root / "labelsTr" / "chaos_0005.nii.gz")
+    write_image(label, tmp_path / "pred" / "chaos_0005.nii.gz")
+    (root / "dataset.json").write_text(json.dumps({"channel_names": {"0": "MR"}}))
+    info = reference_info(root / "labelsTr")
+    plans, _, _ = plan_cases(tmp_path / "pred", root / "labelsTr", info)
+    assert [plan.modality for plan in plans] == ["MR"]

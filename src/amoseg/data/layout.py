@@ -86,6 +86,8 @@ class Dataset:
     cases: tuple[Case, ...]
     problems: tuple[Problem, ...] = field(default=())
     has_dataset_json: bool = True
+    #: The modality its channel name declares (or the caller forced), for cases it does not list.
+    modality: Modality | None = None
 
     def split(self, split: Split) -> tuple[Case, ...]:
         return tuple(case for case in self.cases if case.split == split)
@@ -155,6 +157,7 @@ def discover(root: str | Path, modality: Modality | None = None) -> Dataset:
         cases=tuple(cases),
         problems=tuple(problems),
         has_dataset_json=(root / "dataset.json").is_file(),
+        modality=dataset_modality,
     )
 
 

@@ -41,6 +41,7 @@ class ReferenceInfo:
     dataset_json: Path | None
     annotated_labels: tuple[int, ...] | None
     modalities: dict[str, Modality]
+    dataset_modality: Modality | None = None
 
 
 def evaluate_folder(
@@ -110,6 +111,7 @@ def reference_info(ref: Path) -> ReferenceInfo:
                 dataset_json=root / "dataset.json",
                 annotated_labels=dataset.annotated_labels,
                 modalities={case.case_id: case.modality for case in dataset.cases},
+                dataset_modality=dataset.modality,
             )
     return ReferenceInfo(dataset_json=None, annotated_labels=None, modalities={})
 
@@ -171,7 +173,7 @@ def plan_cases(
         plans.append(
             CasePlan(
                 case_id=case_id,
-                modality=info.modalities.get(case_id) or resolve_modality(case_id, None),
+                modality=info.modalities.get(case_id) or resolve_modality(case_id, info.dataset_modality),
                 reference=reference,
                 prediction=found[0] if found else None,
                 ignore_mask=masks.get(case_id),
