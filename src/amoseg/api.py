@@ -121,6 +121,92 @@ def evaluate(
     return evaluation
 
 
+def plan(
+    *,
+    dataset: str | Path,
+    preset: str = "fullres",
+    output: str | Path = "plans.json",
+    stats: str | Path | None = None,
+    gpu_memory_gb: float | None = None,
+    cpu_step_seconds: float | None = None,
+    workers: int | None = None,
+    quiet: bool = False,
+):
+    """Plan preprocessing and the network for a dataset and write ``plans.json`` to ``output``.
+
+    The fingerprint is read from ``stats/fingerprint.json`` (``amoseg stats``; default folder: ``stats``
+    beside ``output``) and computed there when missing. Presets and budgets: docs/planning.md.
+
+    Returns:
+        the ``amoseg.planning.Plan``; its ``plan_id`` names the preprocessing cache folder.
+    """
+    from amoseg.planning import plan_dataset
+
+    result = plan_dataset(
+        dataset,
+        preset=preset,
+        output=output,
+        stats=stats,
+        gpu_memory_gb=gpu_memory_gb,
+        cpu_step_seconds=cpu_step_seconds,
+        workers=workers,
+        progress=not quiet,
+    )
+    if not quiet:
+        budget = (
+            f"about {result.estimated_step_s} s per step on 2 CPU cores"
+            if result.device == "cpu"
+            else f"about {result.estimated_memory_gb} of {result.memory_budget_gb} GB"
+        )
+        spacing = " x ".join(f"{value:.3g}" for value in result.target_spacing_mm)
+        patch = " x ".join(str(value) for value in result.patch_size)
+        print(
+            f"Plan {result.plan_id}: spacing {spacing} mm, patch {patch}, batch {result.batch_size}, "
+            f"{result.network.num_stages} stages, {budget}; written to {output}"
+        )
+    return result
+
+
+def preprocess(
+    *,
+    dataset: str | Path,
+    plan,
+    output: str | Path,
+    overwrite: bool = False,
+    workers: int | None = None,
+    quiet: bool = False,
+):
+    """Preprocess a dataset's labelled train and validation cases for a plan into ``output/<plan id>/``.
+
+    ``plan`` is a plans.json path or an ``amoseg.planning.Plan``. Cases already there are skipped
+    unless ``overwrite``. Every failing case is reported in one line; the others are finished first.
+
+    Returns:
+        the ``amoseg.preprocessing.PreprocessReport``.
+
+    Raises:
+        AmosegError: a case failed (after all others ran), or the input is unusable.
+    """
+    from amoseg.errors import AmosegError
+    from amoseg.planning import Plan
+    from amoseg.preprocessing import preprocess_dataset
+
+    chosen = plan if isinstance(plan, Plan) else Plan.load(plan)
+    report = preprocess_dataset(
+        dataset, chosen, output, overwrite=overwrite, workers=workers, progress=not quiet
+    )
+    failed = report.with_status("failed")
+    if failed:
+        raise AmosegError(
+            f"{len(failed)} of {len(report.outcomes)} cases failed (listed above); the others are in "
+            f"{report.folder}, a rerun retries only what is missing"
+        )
+    if not quiet:
+        done, skipped = len(report.with_status("done")), len(report.with_status("skipped"))
+        print(f"Preprocessed {done} cases ({skipped} already there) into {report.folder}")
+    return report
+
+
 def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     """The main job on the embedded default: generate phantoms, check them, describe them.
 
@@ -146,4 +232,4 @@ def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     return 0
 
 
-__all__ = ["Modality", "check", "demo", "evaluate", "phantom", "stats"]
+__all__ = ["Modality", "check", "demo", "evaluate", "phantom", "plan", "preprocess", "stats"]

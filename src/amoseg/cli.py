@@ -101,6 +101,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
+    plan = _command(
+        commands, "plan", "plan preprocessing and the network for a dataset (writes plans.json)", _run_plan
+    )
+    plan.add_argument("dataset", type=Path, help="dataset folder")
+    plan.add_argument(
+        "--preset",
+        choices=("fullres", "fast", "cpu"),
+        default="fullres",
+        help="fullres: nnU-Net spacing rule; fast: 3 mm; cpu: 3 mm and a small network (default fullres)",
+    )
+    plan.add_argument(
+        "-o", "--output", type=Path, default=Path("plans.json"), help="plan file (default: ./plans.json)"
+    )
+    plan.add_argument(
+        "--stats",
+        type=Path,
+        help="folder with fingerprint.json from `amoseg stats` (default: stats/ beside -o; computed if missing)",
+    )
+    plan.add_argument(
+        "--gpu-memory", type=float, metavar="GB", help="GPU memory budget, fullres/fast (default 8)"
+    )
+    plan.add_argument(
+        "--cpu-step-seconds", type=float, metavar="S", help="seconds per training step on 2 cores (cpu)"
+    )
+    plan.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
+
+    preprocess = _command(
+        commands, "preprocess", "reorient, crop, resample and normalize a dataset for a plan", _run_preprocess
+    )
+    preprocess.add_argument("dataset", type=Path, help="dataset folder")
+    preprocess.add_argument("--plan", type=Path, required=True, help="plans.json from `amoseg plan`")
+    preprocess.add_argument(
+        "-o", "--output", type=Path, required=True, help="cache folder; cases go to OUTPUT/<plan id>/<case>/"
+    )
+    preprocess.add_argument("--overwrite", action="store_true", help="redo cases already preprocessed")
+    preprocess.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPUs)")
+
     demo = _command(commands, "demo", "run the main job end to end on generated phantoms", _run_demo)
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     demo.add_argument("--seed", type=int, default=0)
@@ -159,6 +196,34 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         tolerance_mm=args.tolerance,
         tolerance_profile=args.tolerance_profile,
         allow_missing=args.allow_missing,
+        workers=args.workers,
+    )
+    return 0
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.plan(
+        dataset=args.dataset,
+        preset=args.preset,
+        output=args.output,
+        stats=args.stats,
+        gpu_memory_gb=args.gpu_memory,
+        cpu_step_seconds=args.cpu_step_seconds,
+        workers=args.workers,
+    )
+    return 0
+
+
+def _run_preprocess(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.preprocess(
+        dataset=args.dataset,
+        plan=args.plan,
+        output=args.output,
+        overwrite=args.overwrite,
         workers=args.workers,
     )
     return 0

@@ -1,0 +1,268 @@
+"""The plan: a frozen, typed record of every decision ``amoseg plan`` made, saved as ``plans.json``.
+
+Vectors are in the canonical orientation's axis order (x toward patient left, y toward posterior,
+z toward superior; see ``amoseg.preprocessing.orientation``). The plan id is the preset name and a
+short hash of the plan's content, so any change (a new fingerprint, a hand-edited batch size) gives a
+new id and a new preprocessing cache folder; a stale cache can never be picked up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from amoseg.errors import InputError
+from amoseg.labels import MAX_LABEL, Modality
+
+PLAN_VERSION = 1
+PRESETS = ("fullres", "fast", "cpu")
+Preset = Literal["fullres", "fast", "cpu"]
+Vector3 = tuple[float, float, float]
+Int3 = tuple[int, int, int]
+#: A JSON list holding no list or object, as json.dumps(indent=2) spreads it over lines.
+_FLAT_LIST = re.compile(r"\[\s*([^\[\]{}]*?)\s*\]", re.S)
+
+
+@dataclass(frozen=True)
+class NormalizationScheme:
+    """How images of one modality are normalized; see ``amoseg.preprocessing.normalize``.
+
+    Attributes:
+        modality: CT or MR.
+        method: "dataset_foreground" (fixed numbers from the dataset's foreground, CT) or
+            "per_image_body" (each image's own body statistics, MR).
+        clip_low, clip_high: intensity window (HU) for "dataset_foreground".
+        mean, std: foreground mean and standard deviation (HU) for "dataset_foreground".
+        percentile_low, percentile_high: percentiles (0..100) of the body voxels that each image is
+            clipped to for "per_image_body".
+    """
+
+    modality: Modality
+    method: Literal["dataset_foreground", "per_image_body"]
+    clip_low: float | None = None
+    clip_high: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    percentile_low: float | None = None
+    percentile_high: float | None = None
+
+
+@dataclass(frozen=True)
+class NetworkTopology:
+    """Constructor arguments of MONAI's ``DynUNet``, exactly as passed (see ``planning.network``).
+
+    Attributes:
+        kernel_size: convolution kernel per stage (x, y, z); 1 on an axis much coarser than the others.
+        strides: stride per stage (x, y, z); the first is (1, 1, 1), later ones pool by 2 or 1.
+        upsample_kernel_size: ``strides[1:]``.
+        filters: features per stage, 32 doubling up to 320 (GPU presets).
+        deep_supr_num: extra deep-supervision heads besides the full-resolution output.
+    """
+
+    spatial_dims: int
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[Int3, ...]
+    strides: tuple[Int3, ...]
+    upsample_kernel_size: tuple[Int3, ...]
+    filters: tuple[int, ...]
+    norm_name: str = "instance"
+    deep_supervision: bool = True
+    deep_supr_num: int = 1
+    res_block: bool = False
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.strides)
+
+    def dynunet_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``monai.networks.nets.DynUNet``, as plain lists."""
+        kwargs = asdict(self)
+        for key in ("kernel_size", "strides", "upsample_kernel_size", "filters"):
+            kwargs[key] = [list(value) if isinstance(value, tuple) else value for value in kwargs[key]]
+        return kwargs
+
+
+@dataclass(frozen=True)
+class ResamplingScheme:
+    """Kernels used by preprocessing (see ``amoseg.preprocessing.resample``).
+
+    Attributes:
+        image_kernel: in-plane kernel for images.
+        low_resolution_kernel: image kernel along a strongly anisotropic (thick-slice) axis.
+        label_kernel: kernel for each class's one-hot mask. Cubic rather than nnU-Net's linear: a
+            label map taken to plan space and back keeps small organs better (docs/preprocessing.md).
+        anisotropy_threshold: an axis is low-resolution beyond this many times the finest spacing.
+    """
+
+    image_kernel: str = "cubic"
+    low_resolution_kernel: str = "linear"
+    label_kernel: str = "cubic"
+    anisotropy_threshold: float = 3.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything training and preprocessing need to agree on.
+
+    Attributes:
+        preset: fullres, fast or cpu.
+        dataset: dataset name from the fingerprint.
+        target_spacing_mm: voxel size after resampling (x, y, z), canonical orientation.
+        median_shape: median case shape after cropping and resampling (x, y, z), voxels.
+        patch_size: training patch (x, y, z), voxels; divisible by the network's total stride.
+        batch_size: patches per training step.
+        network: the DynUNet topology.
+        normalization: scheme per modality ("CT", "MR"); a modality missing here cannot be preprocessed.
+        resampling: kernels used by preprocessing.
+        device: "cuda" for the GPU presets, "cpu" for the cpu preset.
+        memory_budget_gb: training memory the patch and batch were sized for (GPU presets).
+        estimated_memory_gb: the memory model's estimate for one training step at this patch and batch.
+        step_budget_s: target seconds per training step (cpu preset).
+        estimated_step_s: the compute model's estimate for one training step (cpu preset).
+        orientation: canonical orientation the arrays are stored in.
+        num_classes: output channels, background included.
+        plan_version: format version of this record.
+    """
+
+    preset: str
+    dataset: str
+    target_spacing_mm: Vector3
+    median_shape: Int3
+    patch_size: Int3
+    batch_size: int
+    network: NetworkTopology
+    normalization: Mapping[str, NormalizationScheme]
+    resampling: ResamplingScheme = field(default_factory=ResamplingScheme)
+    device: str = "cuda"
+    memory_budget_gb: float | None = None
+    estimated_memory_gb: float | None = None
+    step_budget_s: float | None = None
+    estimated_step_s: float | None = None
+    orientation: str = "LPS"
+    num_classes: int = MAX_LABEL + 1
+    plan_version: int = PLAN_VERSION
+
+    def __post_init__(self) -> None:
+        # Read-only mapping: the plan stays frozen all the way down.
+        object.__setattr__(self, "normalization", MappingProxyType(dict(self.normalization)))
+
+    @property
+    def plan_id(self) -> str:
+        """``<preset>_<first 10 hex digits of the SHA-256 of the canonical JSON content>``."""
+        canonical = json.dumps(self._content(), sort_keys=True, separators=(",", ":"))
+        return f"{self.preset}_{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
+
+    def _content(self) -> dict[str, Any]:
+        content: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "normalization":
+                value = {modality: asdict(scheme) for modality, scheme in sorted(value.items())}
+            elif item.name == "network":
+                value = value.dynunet_kwargs()
+            elif item.name == "resampling":
+                value = asdict(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            content[item.name] = value
+        return content
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``plan_id`` first for people, the rest in field order."""
+        return {"plan_id": self.plan_id, **self._content()}
+
+    def to_json(self) -> str:
+        return readable_json(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Plan:
+        """Rebuild a plan; the stored ``plan_id`` is ignored and recomputed from the content.
+
+        Raises:
+            ValueError: unknown or missing keys, or a newer plan format.
+        """
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(data) - known - {"plan_id"})
+        if unknown:
+            raise ValueError(f"unknown keys {unknown}")
+        if int(data.get("plan_version", PLAN_VERSION)) > PLAN_VERSION:
+            raise ValueError(f"plan format {data['plan_version']} is newer than this amoseg ({PLAN_VERSION})")
+        missing = sorted(
+            name for name in ("preset", "target_spacing_mm", "patch_size", "network") if name not in data
+        )
+        if missing:
+            raise ValueError(f"missing keys {missing}")
+        values = {key: value for key, value in data.items() if key in known}
+        network = dict(values["network"])
+        for key in ("kernel_size", "strides", "upsample_kernel_size"):
+            network[key] = tuple(tuple(int(v) for v in item) for item in network[key])
+        network["filters"] = tuple(int(v) for v in network["filters"])
+        values["network"] = NetworkTopology(**network)
+        values["normalization"] = {
+            modality: NormalizationScheme(**scheme)
+            for modality, scheme in values.get("normalization", {}).items()
+        }
+        values["resampling"] = ResamplingScheme(**values.get("resampling", {}))
+        values["target_spacing_mm"] = tuple(float(v) for v in values["target_spacing_mm"])
+        for key in ("median_shape", "patch_size"):
+            values[key] = tuple(int(v) for v in values[key])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        """Write ``plans.json`` atomically."""
+        from amoseg.atomic import write_text
+
+        write_text(path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        """Read a plans.json.
+
+        Raises:
+            InputError: the file is missing, not JSON, or not a plan.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "plan file not found; create one with `amoseg plan`")
+        try:
+            return cls.from_json(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InputError(path, f"not valid JSON ({error})") from None
+        except (ValueError, TypeError, KeyError) as error:
+            raise InputError(path, f"not an amoseg plan: {error}") from None
+
+    def normalization_for(self, modality: Modality) -> NormalizationScheme:
+        """The scheme for ``modality``.
+
+        Raises:
+            AmosegError: the plan has none (its dataset held no labelled case of that modality).
+        """
+        from amoseg.errors import AmosegError
+
+        if modality not in self.normalization:
+            raise AmosegError(
+                f"plan {self.plan_id} has no {modality} normalization: its fingerprint held no labelled "
+                f"{modality} case; plan on a dataset that has some"
+            )
+        return self.normalization[modality]
+
+
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",")] if text.strip() else []
+
+
+def readable_json(data: Any) -> str:
+    """Indented JSON with each list of numbers on one line, so vectors and kernel lists stay readable."""
+    text = json.dumps(data, indent=2, allow_nan=False)
+    return _FLAT_LIST.sub(lambda match: "[" + ", ".join(_items(match.group(1))) + "]", text) + "\n"

@@ -1,0 +1,185 @@
+"""``make_plan``: fingerprint + preset -> Plan. A pure function; reading and writing live in ``dataset``.
+
+Presets:
+
+- ``fullres``: nnU-Net's target spacing rule, 32 -> 320 features, patch and batch for a GPU memory budget
+  (default 8 GB, nnU-Net's default).
+- ``fast``: 3 mm isotropic (TotalSegmentator's ``--fast``), same network family and budget.
+- ``cpu``: 3 mm or coarser, 16 -> 128 features over at most 4 stages, batch 2, and a patch sized so
+  that one training step takes about ``cpu_step_seconds`` on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from amoseg.errors import AmosegError
+from amoseg.labels import MAX_LABEL
+from amoseg.planning import spacing as spacing_rules
+from amoseg.planning import topology as model
+from amoseg.planning.plan import PRESETS, NormalizationScheme, Plan
+
+#: MR images are clipped to these percentiles of their own body voxels before z-scoring.
+MR_PERCENTILES = (0.5, 99.5)
+#: A batch never covers more than this share of the dataset's voxels (nnU-Net's overfitting guard).
+MAX_BATCH_SHARE = 0.05
+MIN_BATCH_SIZE = 2
+
+
+@dataclass(frozen=True)
+class PresetSettings:
+    """Network family and budget of a preset.
+
+    Attributes:
+        device: "cuda" or "cpu".
+        base_features, max_features: features of the first stage, and their cap.
+        max_stages: cap on resolution stages (None: as deep as the patch allows).
+        initial_patch_edge: the search starts from a patch with the volume of this cube (voxels).
+        default_memory_gb: GPU memory budget when none is given (GPU presets).
+        default_step_seconds: training-step time budget (cpu preset).
+    """
+
+    device: str
+    base_features: int
+    max_features: int
+    max_stages: int | None
+    initial_patch_edge: float
+    default_memory_gb: float | None = None
+    default_step_seconds: float | None = None
+
+
+PRESET_SETTINGS: dict[str, PresetSettings] = {
+    "fullres": PresetSettings("cuda", 32, 320, None, 256, default_memory_gb=8.0),
+    "fast": PresetSettings("cuda", 32, 320, None, 256, default_memory_gb=8.0),
+    "cpu": PresetSettings("cpu", 16, 128, 4, 128, default_step_seconds=1.0),
+}
+
+
+def make_plan(
+    fingerprint: dict,
+    preset: str,
+    gpu_memory_gb: float | None = None,
+    *,
+    cpu_step_seconds: float | None = None,
+) -> Plan:
+    """Plan preprocessing and the network for a dataset.
+
+    Args:
+        fingerprint: content of ``fingerprint.json`` (``amoseg stats``); case entries may carry
+            ``axis_permutation`` to map their axes to the canonical orientation.
+        preset: "fullres", "fast" or "cpu".
+        gpu_memory_gb: training memory budget for the GPU presets (default 8 GB).
+        cpu_step_seconds: seconds per training step on 2 CPU cores for the cpu preset (default 1).
+
+    Raises:
+        AmosegError: unknown preset, a budget given to the wrong preset or not positive, or a
+            fingerprint without cases.
+    """
+    if preset not in PRESETS:
+        raise AmosegError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    settings = PRESET_SETTINGS[preset]
+    if gpu_memory_gb is not None and settings.device != "cuda":
+        raise AmosegError("--gpu-memory applies to the GPU presets (fullres, fast), not to cpu")
+    if cpu_step_seconds is not None and settings.device != "cpu":
+        raise AmosegError("a CPU step budget applies to the cpu preset only")
+    for budget in (gpu_memory_gb, cpu_step_seconds):
+        if budget is not None and budget <= 0:
+            raise AmosegError(f"a budget must be positive, got {budget}")
+
+    spacings, shapes = spacing_rules.case_geometry(fingerprint)
+    target = spacing_rules.target_spacing(preset, spacings, shapes)
+    median_shape = spacing_rules.median_resampled_shape(spacings, shapes, target)
+    dataset_voxels = spacing_rules.total_resampled_voxels(spacings, shapes, target)
+    out_channels = MAX_LABEL + 1
+
+    def topology_for(pooling):
+        return model.make_topology(pooling, settings.base_features, settings.max_features, out_channels)
+
+    if settings.device == "cuda":
+        memory = gpu_memory_gb or settings.default_memory_gb
+
+        def fits(pooling) -> bool:
+            estimate = model.estimated_memory_gb(topology_for(pooling), pooling.patch_size, MIN_BATCH_SIZE)
+            return estimate <= memory
+
+        pooling, _ = model.fit_patch(
+            target,
+            median_shape,
+            fits,
+            volume_edge=settings.initial_patch_edge,
+            max_stages=settings.max_stages,
+        )
+        network = topology_for(pooling)
+        batch = _batch_for_memory(network, pooling.patch_size, memory, dataset_voxels)
+        budget = {
+            "memory_budget_gb": float(memory),
+            "estimated_memory_gb": round(model.estimated_memory_gb(network, pooling.patch_size, batch), 3),
+        }
+    else:
+        seconds = cpu_step_seconds or settings.default_step_seconds
+
+        def fits(pooling) -> bool:
+            estimate = model.estimated_step_seconds(topology_for(pooling), pooling.patch_size, MIN_BATCH_SIZE)
+            return estimate <= seconds
+
+        pooling, _ = model.fit_patch(
+            target,
+            median_shape,
+            fits,
+            volume_edge=settings.initial_patch_edge,
+            max_stages=settings.max_stages,
+        )
+        network = topology_for(pooling)
+        batch = MIN_BATCH_SIZE
+        budget = {
+            "step_budget_s": float(seconds),
+            "estimated_step_s": round(model.estimated_step_seconds(network, pooling.patch_size, batch), 3),
+            "estimated_memory_gb": round(
+                model.estimated_memory_gb(network, pooling.patch_size, batch, "cpu"), 3
+            ),
+        }
+    return Plan(
+        preset=preset,
+        dataset=str(fingerprint.get("dataset", "")),
+        target_spacing_mm=tuple(round(value, 6) for value in target),
+        median_shape=median_shape,
+        patch_size=pooling.patch_size,
+        batch_size=batch,
+        network=network,
+        normalization=normalization_schemes(fingerprint),
+        device=settings.device,
+        **budget,
+    )
+
+
+def normalization_schemes(fingerprint: dict) -> dict[str, NormalizationScheme]:
+    """CT from the dataset's CT foreground statistics (when it has labelled CT); MR always per image."""
+    schemes: dict[str, NormalizationScheme] = {}
+    ct = (fingerprint.get("foreground_intensity") or {}).get("CT")
+    if ct and all(ct.get(key) is not None for key in ("p0.5", "p99.5", "mean", "std")):
+        schemes["CT"] = NormalizationScheme(
+            modality="CT",
+            method="dataset_foreground",
+            clip_low=float(ct["p0.5"]),
+            clip_high=float(ct["p99.5"]),
+            mean=float(ct["mean"]),
+            std=float(ct["std"]),
+        )
+    schemes["MR"] = NormalizationScheme(
+        modality="MR",
+        method="per_image_body",
+        percentile_low=MR_PERCENTILES[0],
+        percentile_high=MR_PERCENTILES[1],
+    )
+    return schemes
+
+
+def _batch_for_memory(network, patch_size: tuple, memory_gb: float, dataset_voxels: float) -> int:
+    """Largest batch within the budget, capped at 5% of the dataset's voxels, at least 2."""
+    per_sample = model.feature_elements(network, patch_size) * model.bytes_per_element("cuda") / 1e9
+    fixed = model.estimated_memory_gb(network, patch_size, 0)
+    batch = int((memory_gb - fixed) // per_sample) if per_sample > 0 else MIN_BATCH_SIZE
+    share_cap = round(float(dataset_voxels * MAX_BATCH_SHARE / float(np.prod(patch_size))))
+    return max(min(batch, share_cap), MIN_BATCH_SIZE)

@@ -1,0 +1,156 @@
+"""``amoseg preprocess``: a dataset's labelled training and validation cases into ``OUTPUT/<plan id>/``.
+
+Cases already complete for the same plan are skipped (``overwrite`` redoes them). A case that cannot
+be read or processed is reported in one line and the others go on; the run then fails (exit 1) naming
+how many failed, so a rerun picks up only what is missing. Test cases, labelled or not, are left to
+the predictor, which preprocesses them on the fly with ``preprocess_case``: they never enter a
+training cache.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from amoseg.atomic import write_json
+from amoseg.data.layout import Case, discover
+from amoseg.errors import AmosegError, InputError
+from amoseg.planning.plan import Plan
+from amoseg.preprocessing.cache import PLANS_FILE, is_complete, remove_stale_temporaries, write_case
+
+#: Splits that are preprocessed: what training and model selection read.
+SPLITS = ("train", "validation")
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    """What happened to one case: status is "done", "skipped" or "failed"."""
+
+    case_id: str
+    status: str
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class PreprocessReport:
+    """The run's outcome: where it wrote, and every case's status."""
+
+    folder: Path
+    outcomes: list[CaseOutcome] = field(default_factory=list)
+
+    def with_status(self, status: str) -> list[CaseOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == status]
+
+
+def preprocess_dataset(
+    dataset: str | Path,
+    plan: Plan,
+    output: str | Path,
+    *,
+    overwrite: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> PreprocessReport:
+    """Preprocess a dataset's labelled train and validation cases with ``plan`` into ``output/<plan id>/``.
+
+    Args:
+        dataset: dataset folder (never written to).
+        plan: the plan (``Plan.load("plans.json")``).
+        output: cache root; the plan's folder is created inside it.
+        overwrite: redo cases that are already complete.
+        workers: parallel processes (default: CPU count, at most the number of cases); the CPU cores
+            are shared out among them as torch threads.
+        progress: show a progress bar.
+
+    Returns:
+        the report; failures are in it, the caller decides how to end (``api.preprocess`` raises).
+
+    Raises:
+        AmosegError: the dataset has no labelled case, the output lies inside the dataset, or a
+            modality of the dataset has no normalization in the plan.
+    """
+    from amoseg.parallel import bounded_map, default_workers
+    from amoseg.progress import track
+
+    root = Path(dataset)
+    found = discover(root)
+    cases = [case for case in found.labelled_cases if case.split in SPLITS and case.image.exists()]
+    if not cases:
+        raise AmosegError(f"{root}: no labelled training or validation cases to preprocess")
+    folder = Path(output) / plan.plan_id
+    if _inside(folder, root):
+        raise InputError(output, "is inside the dataset folder; inputs are never modified, choose another -o")
+    for modality in sorted({case.modality for case in cases}):
+        plan.normalization_for(modality)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folder)
+    plan.save(folder / PLANS_FILE)
+    report = PreprocessReport(folder)
+    todo = []
+    for case in cases:
+        if not overwrite and is_complete(folder / case.case_id):
+            report.outcomes.append(CaseOutcome(case.case_id, "skipped"))
+        else:
+            todo.append(case)
+    if todo:
+        count = default_workers(workers, len(todo))
+        threads = max(1, (os.cpu_count() or 1) // count)
+        job = partial(_case_job, plan_json=plan.to_json(), folder=folder, threads=threads)
+        results = bounded_map(job, todo, count)
+        for outcome in track(results, total=len(todo), description="preprocess", enabled=progress):
+            if outcome.status == "failed":
+                print(f"failed {outcome.case_id}: {outcome.message}")
+            report.outcomes.append(outcome)
+    report.outcomes.sort(key=lambda outcome: outcome.case_id)
+    write_json(
+        folder / "summary.json",
+        {
+            "plan_id": plan.plan_id,
+            "dataset": str(root),
+            "cases": {
+                o.case_id: {"status": o.status, "seconds": round(o.seconds, 3)} for o in report.outcomes
+            },
+            "failed": {o.case_id: o.message for o in report.with_status("failed")},
+        },
+    )
+    return report
+
+
+def _case_job(case: Case, plan_json: str, folder: Path, threads: int) -> CaseOutcome:
+    import torch
+
+    from amoseg.io.sitk_io import read_image, read_label
+    from amoseg.preprocessing.case import preprocess_case
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    try:
+        image = read_image(case.image)
+        label = read_label(case.label) if case.label is not None else None
+        result = preprocess_case(
+            image,
+            label,
+            case.modality,
+            Plan.from_json(plan_json),
+            case_id=case.case_id,
+            split=case.split,
+            annotated_labels=case.annotated_labels,
+            absent_labels=case.absent_labels,
+        )
+        del image, label
+        write_case(folder / case.case_id, result)
+    except (AmosegError, ValueError, TypeError) as error:
+        return CaseOutcome(case.case_id, "failed", time.perf_counter() - start, str(error))
+    finally:
+        torch.set_num_threads(previous)
+    return CaseOutcome(case.case_id, "done", time.perf_counter() - start)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())

@@ -1,0 +1,41 @@
+"""The planned network builds as MONAI's DynUNet, and one measured training step checks the models."""
+
+from __future__ import annotations
+
+import pytest
+
+from amoseg.planning import build_network, make_plan, measure_step
+from amoseg.planning import topology as model
+
+from .conftest import fingerprint_from
+
+
+@pytest.fixture
+def cpu_plan():
+    return make_plan(fingerprint_from([((1.5, 1.5, 1.5), (160, 150, 140))] * 3), "cpu")
+
+
+@pytest.mark.slow
+def test_network_is_dynunet_with_the_stored_arguments(cpu_plan):
+    import torch
+    from monai.networks.nets import DynUNet
+
+    network = build_network(cpu_plan)
+    assert isinstance(network, DynUNet)
+    assert list(network.filters) == list(cpu_plan.network.filters)
+    network.eval()
+    with torch.no_grad():
+        output = network(torch.zeros((1, 1, 32, 32, 32)))
+    assert tuple(output.shape) == (1, 16, 32, 32, 32)
+
+
+@pytest.mark.slow
+def test_measured_step_agrees_with_the_memory_and_compute_models(cpu_plan):
+    patch = (32, 32, 32)
+    measured = measure_step(cpu_plan, patch_size=patch, batch_size=2, device="cpu", threads=2, repeats=1)
+    assert measured.device == "cpu" and measured.seconds > 0 and measured.peak_memory_gb > 0
+    estimate = model.estimated_memory_gb(cpu_plan.network, patch, 2, "cpu")
+    # The model was calibrated on such measurements; a factor 2 either way flags a broken model.
+    assert 0.5 < measured.peak_memory_gb / estimate < 2.0
+    # Wall time on a shared 2-core machine is noisy: only a gross error (10x) fails.
+    assert measured.seconds < 10 * max(model.estimated_step_seconds(cpu_plan.network, patch, 2), 0.1)

@@ -1,0 +1,106 @@
+"""make_plan: target spacing per preset, normalization per modality, topology and budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from amoseg.errors import AmosegError
+from amoseg.planning import make_plan
+from amoseg.planning import topology as model
+from amoseg.planning.spacing import case_geometry, fullres_target_spacing
+
+from .conftest import fingerprint_from
+
+
+def test_fullres_uses_median_and_tenth_percentile_for_thick_slices(amos_like_fingerprint):
+    spacings, shapes = case_geometry(amos_like_fingerprint)
+    target = fullres_target_spacing(spacings, shapes)
+    assert target[0] == pytest.approx(np.median(spacings[:, 0]))
+    assert target[2] == pytest.approx(np.percentile(spacings[:, 2], 10))
+    assert target[2] < np.median(spacings[:, 2]) == 5.0
+
+
+def test_fullres_is_plain_median_without_strong_anisotropy(isotropic_fingerprint):
+    plan = make_plan(isotropic_fingerprint, "fullres")
+    assert plan.target_spacing_mm == pytest.approx((1.55, 1.55, 1.45))
+
+
+def test_fast_and_cpu_spacing(amos_like_fingerprint):
+    assert make_plan(amos_like_fingerprint, "fast").target_spacing_mm == (3.0, 3.0, 3.0)
+    cpu = make_plan(amos_like_fingerprint, "cpu").target_spacing_mm
+    assert cpu == (3.0, 3.0, 5.0)  # 3 mm or coarser: the median slice is 5 mm, never upsampled
+
+
+def test_axis_permutation_puts_slice_spacing_on_the_right_axis():
+    # The file's second axis holds the 5 mm slices; the header says it runs along world z.
+    coronal = fingerprint_from([((0.8, 5.0, 0.8), (512, 80, 512))] * 3)
+    assert make_plan(coronal, "fullres").target_spacing_mm == (0.8, 5.0, 0.8)
+    for case in coronal["cases"]:
+        case["axis_permutation"] = [0, 2, 1]  # canonical axis i is file axis permutation[i]
+    assert make_plan(coronal, "fullres").target_spacing_mm == (0.8, 0.8, 5.0)
+
+
+def test_normalization_per_modality(amos_like_fingerprint):
+    plan = make_plan(amos_like_fingerprint, "fullres")
+    ct, mr = plan.normalization["CT"], plan.normalization["MR"]
+    assert (ct.method, ct.clip_low, ct.clip_high, ct.mean, ct.std) == (
+        "dataset_foreground",
+        -120.0,
+        280.0,
+        55.5,
+        70.25,
+    )
+    assert (mr.method, mr.percentile_low, mr.percentile_high) == ("per_image_body", 0.5, 99.5)
+
+
+def test_anisotropic_topology_pools_in_plane_first(amos_like_fingerprint):
+    fingerprint = fingerprint_from([((0.8, 0.8, 4.0), (512, 512, 90))] * 5)
+    plan = make_plan(fingerprint, "fullres")
+    network = plan.network
+    assert network.strides[0] == (1, 1, 1)
+    assert network.strides[1] == (2, 2, 1) and network.kernel_size[0] == (3, 3, 1)
+    assert network.kernel_size[-1] == (3, 3, 3)
+    assert network.filters[0] == 32 and max(network.filters) == 320
+    assert all(b == min(2 * a, 320) for a, b in zip(network.filters, network.filters[1:], strict=False))
+    total_stride = np.prod(np.array(network.strides), axis=0)
+    assert all(size % stride == 0 for size, stride in zip(plan.patch_size, total_stride, strict=True))
+    # The smallest feature map keeps at least MIN_FEATURE_MAP_EDGE voxels on each pooled axis.
+    assert min(np.array(plan.patch_size) / total_stride) >= model.MIN_FEATURE_MAP_EDGE
+    assert network.deep_supervision and 1 <= network.deep_supr_num < network.num_stages - 1
+
+
+def test_gpu_budget_sets_patch_and_batch(amos_like_fingerprint):
+    small = make_plan(amos_like_fingerprint, "fullres", gpu_memory_gb=8)
+    large = make_plan(amos_like_fingerprint, "fullres", gpu_memory_gb=40)
+    assert small.estimated_memory_gb <= 8 and large.estimated_memory_gb <= 40
+    assert np.prod(large.patch_size) * large.batch_size > np.prod(small.patch_size) * small.batch_size
+    assert small.batch_size >= 2 and small.device == "cuda"
+
+
+def test_cpu_preset_fits_its_step_budget(amos_like_fingerprint):
+    plan = make_plan(amos_like_fingerprint, "cpu")
+    assert plan.device == "cpu" and plan.batch_size == 2
+    assert plan.network.filters[0] == 16 and plan.network.num_stages <= 4
+    assert plan.estimated_step_s <= plan.step_budget_s == 1.0
+    slower = make_plan(amos_like_fingerprint, "cpu", cpu_step_seconds=4.0)
+    assert np.prod(slower.patch_size) > np.prod(plan.patch_size)
+
+
+@pytest.mark.parametrize(
+    ("preset", "kwargs", "message"),
+    [
+        ("turbo", {}, "unknown preset"),
+        ("cpu", {"gpu_memory_gb": 8}, "GPU presets"),
+        ("fullres", {"cpu_step_seconds": 1.0}, "cpu preset only"),
+        ("fullres", {"gpu_memory_gb": -1}, "positive"),
+    ],
+)
+def test_bad_requests_are_refused(amos_like_fingerprint, preset, kwargs, message):
+    with pytest.raises(AmosegError, match=message):
+        make_plan(amos_like_fingerprint, preset, **kwargs)
+
+
+def test_empty_fingerprint_is_refused():
+    with pytest.raises(AmosegError, match="no case"):
+        make_plan({"cases": []}, "fullres")
