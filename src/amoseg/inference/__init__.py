@@ -1,0 +1,1 @@
+"""Inference: sliding-window prediction in plan space, and export back onto the input's grid."""

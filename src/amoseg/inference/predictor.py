@@ -1,0 +1,107 @@
+"""Sliding-window prediction in plan space: Gaussian-weighted windows, mirroring, fold averaging.
+
+Works on a preprocessed image (float32 [x, y, z], plan space) and returns class probabilities
+(C, x, y, z) on the same grid. Several windows go through the network per forward pass; mirroring
+test-time augmentation averages the predictions of the 8 flips over the three axes; several networks
+(folds) are averaged with equal weight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from amoseg.inference.sliding_window import gaussian_importance, padding, window_slices, window_starts
+
+#: Flip combinations of the three spatial axes, the identity first.
+MIRROR_AXES: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2))
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How the volume is tiled and augmented.
+
+    Attributes:
+        patch_size: window (x, y, z) in voxels; the plan's training patch.
+        step: largest distance between window starts, as a fraction of the patch (0.5 = half overlap).
+        mirror: average over the 8 flips of each window (test-time augmentation).
+        windows_per_batch: windows per forward pass.
+        autocast_dtype: "bfloat16" to run the network under autocast, or None for float32.
+    """
+
+    patch_size: tuple[int, int, int]
+    step: float = 0.5
+    mirror: bool = True
+    windows_per_batch: int = 2
+    autocast_dtype: str | None = None
+
+
+def predict_probabilities(
+    networks: Sequence, image: np.ndarray, num_classes: int, settings: WindowSettings, device="cpu"
+):
+    """Class probabilities for every voxel of a plan-space image.
+
+    Args:
+        networks: torch modules mapping (B, 1, x, y, z) to logits (B, C, x, y, z); one per fold.
+        image: float32 array [x, y, z], normalized.
+        num_classes: C, background included.
+        settings: tiling and augmentation.
+        device: torch device for the networks and the accumulators.
+
+    Returns:
+        float32 torch tensor (C, x, y, z) on ``device``; each voxel's probabilities sum to one.
+    """
+    import torch
+
+    device = torch.device(device)
+    pads = padding(tuple(image.shape), settings.patch_size)
+    volume = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
+    if any(before or after for before, after in pads):
+        # F.pad takes widths from the last axis backwards.
+        flat = [width for pair in reversed(pads) for width in pair]
+        volume = torch.nn.functional.pad(volume[None, None], flat, value=float(volume.min()))[0, 0]
+    shape = tuple(volume.shape)
+    weights = torch.from_numpy(gaussian_importance(settings.patch_size)).to(device)
+    total = torch.zeros((num_classes, *shape), dtype=torch.float32, device=device)
+    coverage = torch.zeros(shape, dtype=torch.float32, device=device)
+    starts = window_starts(shape, settings.patch_size, settings.step)
+    for batch_start in range(0, len(starts), settings.windows_per_batch):
+        batch = [
+            window_slices(start, settings.patch_size)
+            for start in starts[batch_start : batch_start + settings.windows_per_batch]
+        ]
+        patches = torch.stack([volume[box] for box in batch])[:, None]
+        probabilities = _ensemble(networks, patches, settings)
+        for index, box in enumerate(batch):
+            total[(slice(None), *box)] += probabilities[index] * weights
+            coverage[box] += weights
+    total /= coverage
+    crop = tuple(slice(before, size - after) for (before, after), size in zip(pads, shape, strict=True))
+    return total[(slice(None), *crop)]
+
+
+def _ensemble(networks: Sequence, patches, settings: WindowSettings):
+    """Mean softmax over networks and flips for a batch of windows (B, 1, x, y, z) -> (B, C, x, y, z)."""
+    import torch
+
+    flips = MIRROR_AXES if settings.mirror else MIRROR_AXES[:1]
+    mean = None
+    autocast = (
+        torch.autocast(device_type=patches.device.type, dtype=torch.bfloat16)
+        if settings.autocast_dtype == "bfloat16"
+        else contextlib.nullcontext()
+    )
+    with torch.inference_mode(), autocast:
+        for network in networks:
+            for axes in flips:
+                dims = [axis + 2 for axis in axes]
+                flipped = torch.flip(patches, dims) if dims else patches
+                logits = network(flipped)
+                probabilities = torch.softmax(logits.float(), dim=1)
+                if dims:
+                    probabilities = torch.flip(probabilities, dims)
+                mean = probabilities if mean is None else mean.add_(probabilities)
+    return mean / (len(networks) * len(flips))
