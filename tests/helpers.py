@@ -66,3 +66,31 @@ def write_box_dataset(
         meta["training"] = entries
     (root / "dataset.json").write_text(json.dumps(meta, indent=1))
     return root
+
+
+def write_dicom_series(folder, array: np.ndarray, spacing, origin, modality: str = "CT") -> None:
+    """Write a volume indexed [x, y, z] as a DICOM series, one file per slice."""
+    import SimpleITK as sitk
+
+    folder.mkdir()
+    volume = sitk.GetImageFromArray(np.ascontiguousarray(array.T))
+    volume.SetSpacing(spacing)
+    volume.SetOrigin(origin)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    tags = {
+        "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
+        "0020|000e": "1.2.826.0.1.3680043.2.1125.2",
+        "0008|0060": modality,
+        "0020|0037": "1\\0\\0\\0\\1\\0",
+    }
+    for k in range(array.shape[2]):
+        slice_image = volume[:, :, k]
+        for tag, value in tags.items():
+            slice_image.SetMetaData(tag, value)
+        position = volume.TransformIndexToPhysicalPoint((0, 0, k))
+        slice_image.SetMetaData("0020|0032", "\\".join(f"{value:.6f}" for value in position))
+        slice_image.SetMetaData("0020|0013", str(k))
+        slice_image.SetMetaData("0008|0018", f"1.2.826.0.1.3680043.2.1125.3.{k}")
+        writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
+        writer.Execute(slice_image)

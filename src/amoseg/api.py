@@ -207,6 +207,64 @@ def preprocess(
     return report
 
 
+def predict(
+    *,
+    input,
+    output: str | Path | None = None,
+    model,
+    folds: str | None = None,
+    tta: bool = True,
+    step: float = 0.5,
+    device: str = "cpu",
+    modality: str | None = None,
+    probabilities: bool = False,
+    statistics: bool = False,
+    preview: bool = False,
+    bf16: bool = False,
+    quiet: bool = False,
+):
+    """Segment a file, a folder of files, a DICOM series folder, or an in-memory ``Image``.
+
+    Args:
+        input: a path, or an ``amoseg.io.Image`` (then ``modality`` is required and nothing is written).
+        output: a file or folder for path inputs; label maps keep the input's exact geometry.
+        model: a trained run or fold folder, or an ``amoseg.inference.model.Model``.
+        folds: "0,1,2", "all" or None (every trained fold) of a run folder; probabilities are averaged.
+
+    Returns:
+        for an ``Image``: the ``Prediction`` (label map, optional probabilities, seconds per stage);
+        for paths: one record per case (output path, modality, seconds per stage).
+    """
+    from amoseg.inference.case import PredictOptions, predict_image
+    from amoseg.inference.model import Model, load_model
+    from amoseg.io.image import Image
+
+    loaded = model if isinstance(model, Model) else load_model(model, folds=folds, device=device)
+    options = PredictOptions(
+        step=step,
+        mirror=tta,
+        device=device,
+        autocast_dtype="bfloat16" if bf16 else None,
+        keep_probabilities=probabilities,
+    )
+    if isinstance(input, Image):
+        if modality is None:
+            raise ValueError("an in-memory image needs modality='CT' or 'MR'")
+        return predict_image(input, loaded, modality, options)
+    from amoseg.inference.run import Extras, plan_jobs, predict_jobs
+    from amoseg.io.sitk_io import has_image_suffix
+
+    if output is None:
+        raise ValueError("output is required for path inputs")
+    jobs = plan_jobs(Path(input), Path(output), modality)
+    label_folder = None if has_image_suffix(Path(output)) else Path(output)
+    extras = Extras(statistics=statistics, preview=preview, probabilities=probabilities)
+    records = predict_jobs(jobs, loaded, options, extras, progress=not quiet, label_folder=label_folder)
+    if not quiet:
+        print(f"Predicted {len(records)} case(s) into {output}")
+    return records
+
+
 def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     """The main job on the embedded default: generate phantoms, check them, describe them.
 
@@ -232,4 +290,4 @@ def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     return 0
 
 
-__all__ = ["Modality", "check", "demo", "evaluate", "phantom", "plan", "preprocess", "stats"]
+__all__ = ["Modality", "check", "demo", "evaluate", "phantom", "plan", "predict", "preprocess", "stats"]

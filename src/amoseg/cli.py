@@ -138,6 +138,38 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--overwrite", action="store_true", help="redo cases already preprocessed")
     preprocess.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPUs)")
 
+    predict = _command(
+        commands, "predict", "segment a file, a folder or a DICOM series with a trained model", _run_predict
+    )
+    predict.add_argument(
+        "-i", "--input", type=Path, required=True, help="image file, folder of images, or DICOM series folder"
+    )
+    predict.add_argument("-o", "--output", type=Path, required=True, help="output file (one input) or folder")
+    predict.add_argument(
+        "-m", "--model", type=Path, required=True, help="trained run folder (fold_*) or one fold folder"
+    )
+    predict.add_argument(
+        "--folds", default=None, help="folds to average: 0,1,2 or all (default: every trained fold)"
+    )
+    predict.add_argument(
+        "--no-tta", action="store_true", help="no mirroring test-time augmentation (8x faster)"
+    )
+    predict.add_argument(
+        "--step", type=float, default=0.5, help="window step as a fraction of the patch (default 0.5)"
+    )
+    predict.add_argument("--device", default="cpu", help="cpu, cuda or mps (default cpu)")
+    predict.add_argument("--modality", choices=["CT", "MR"], help="override the modality of every input")
+    predict.add_argument(
+        "--probabilities", action="store_true", help="also write the softmax (.npz, with geometry)"
+    )
+    predict.add_argument(
+        "--statistics", action="store_true", help="also write organ volumes and intensities (JSON)"
+    )
+    predict.add_argument(
+        "--preview", action="store_true", help="also write a PNG with three planes and the organs"
+    )
+    predict.add_argument("--bf16", action="store_true", help="run the network under bfloat16 autocast")
+
     demo = _command(commands, "demo", "run the main job end to end on generated phantoms", _run_demo)
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
     demo.add_argument("--seed", type=int, default=0)
@@ -225,6 +257,26 @@ def _run_preprocess(args: argparse.Namespace) -> int:
         output=args.output,
         overwrite=args.overwrite,
         workers=args.workers,
+    )
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.predict(
+        input=args.input,
+        output=args.output,
+        model=args.model,
+        folds=args.folds,
+        tta=not args.no_tta,
+        step=args.step,
+        device=args.device,
+        modality=args.modality,
+        probabilities=args.probabilities,
+        statistics=args.statistics,
+        preview=args.preview,
+        bf16=args.bf16,
     )
     return 0
 

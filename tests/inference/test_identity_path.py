@@ -19,24 +19,9 @@ import torch
 from amoseg.inference.export import probabilities_to_label
 from amoseg.inference.predictor import WindowSettings, predict_probabilities
 from amoseg.io import Image, LabelMap, make_geometry
-from amoseg.planning.plan import NormalizationScheme
 from amoseg.preprocessing import preprocess_case
 from amoseg.preprocessing.orientation import canonical_reorientation
-
-NUM_CLASSES = 16
-
-
-class IdentityLabels(torch.nn.Module):
-    """Logits -(HU - c)^2 for class c, from a CT image normalized with ``scheme``."""
-
-    def __init__(self, scheme: NormalizationScheme) -> None:
-        super().__init__()
-        self.mean, self.std = scheme.mean, scheme.std
-        self.register_buffer("classes", torch.arange(NUM_CLASSES, dtype=torch.float32).view(1, -1, 1, 1, 1))
-
-    def forward(self, x):
-        hounsfield = x * self.std + self.mean
-        return -((hounsfield - self.classes) ** 2)
+from identity_model import NUM_CLASSES, IdentityLabels, identity_plan
 
 
 def _rotation(degrees: float) -> np.ndarray:
@@ -68,13 +53,7 @@ def _case(direction: np.ndarray, shape=(37, 30, 11), spacing=(0.9, 1.2, 4.0)):
 def _plan_for(geometry, base_plan, patch):
     """A plan whose target spacing is the case's own spacing in the canonical orientation."""
     permutation = canonical_reorientation(geometry.direction).permutation
-    target = tuple(geometry.spacing[axis] for axis in permutation)
-    scheme = NormalizationScheme(
-        "CT", "dataset_foreground", clip_low=-1000.0, clip_high=1000.0, mean=7.0, std=5.0
-    )
-    return dataclasses.replace(
-        base_plan, target_spacing_mm=target, patch_size=patch, normalization={"CT": scheme}
-    )
+    return identity_plan(base_plan, tuple(geometry.spacing[axis] for axis in permutation), patch)
 
 
 @pytest.mark.parametrize("orientation", DIRECTIONS)

@@ -24,9 +24,7 @@ def test_windows_cover_the_axis_with_bounded_steps(size, step):
     assert starts[0] == 0
     assert starts[-1] == size - patch
     assert all(later > earlier for earlier, later in itertools.pairwise(starts))
-    assert all(
-        later - earlier <= step * patch + 0.5 for earlier, later in itertools.pairwise(starts)
-    )
+    assert all(later - earlier <= step * patch + 0.5 for earlier, later in itertools.pairwise(starts))
     covered = np.zeros(size, bool)
     for start in starts:
         covered[start : start + patch] = True

@@ -11,6 +11,7 @@ import SimpleITK as sitk
 
 from amoseg.errors import InputError
 from amoseg.io import Image, LabelMap, make_geometry, read_header, read_image, read_label, write_image
+from helpers import write_dicom_series
 
 
 def _rotation(degrees_x: float, degrees_z: float) -> np.ndarray:
@@ -182,34 +183,9 @@ def test_huge_nifti_header_is_refused(tmp_path):
         read_header(path)
 
 
-def _write_dicom_series(folder, array: np.ndarray, spacing, origin) -> None:
-    folder.mkdir()
-    volume = sitk.GetImageFromArray(np.ascontiguousarray(array.T))
-    volume.SetSpacing(spacing)
-    volume.SetOrigin(origin)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    tags = {
-        "0020|000d": "1.2.826.0.1.3680043.2.1125.1",
-        "0020|000e": "1.2.826.0.1.3680043.2.1125.2",
-        "0008|0060": "CT",
-        "0020|0037": "1\\0\\0\\0\\1\\0",
-    }
-    for k in range(array.shape[2]):
-        slice_image = volume[:, :, k]
-        for tag, value in tags.items():
-            slice_image.SetMetaData(tag, value)
-        position = volume.TransformIndexToPhysicalPoint((0, 0, k))
-        slice_image.SetMetaData("0020|0032", "\\".join(f"{value:.6f}" for value in position))
-        slice_image.SetMetaData("0020|0013", str(k))
-        slice_image.SetMetaData("0008|0018", f"1.2.826.0.1.3680043.2.1125.3.{k}")
-        writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
-        writer.Execute(slice_image)
-
-
 def test_dicom_series_folder_is_read_with_its_geometry(tmp_path):
     array = (np.arange(6 * 5 * 4).reshape(6, 5, 4) - 30).astype(np.int16)
-    _write_dicom_series(tmp_path / "series", array, (0.8, 0.8, 2.5), (-10.0, 20.0, 30.0))
+    write_dicom_series(tmp_path / "series", array, (0.8, 0.8, 2.5), (-10.0, 20.0, 30.0))
     image = read_image(tmp_path / "series")
     np.testing.assert_array_equal(image.array, array)
     np.testing.assert_allclose(image.geometry.spacing, (0.8, 0.8, 2.5), atol=1e-6)

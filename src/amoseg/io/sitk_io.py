@@ -181,6 +181,27 @@ def _dicom_files(folder: Path) -> list[str]:
     return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
 
 
+def dicom_modality(folder: str | Path) -> str:
+    """CT or MR from the DICOM Modality tag (0008,0060) of a series folder; CT when the tag says neither.
+
+    Raises:
+        InputError: the folder holds no single DICOM series.
+    """
+    from amoseg.labels import parse_modality
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(_dicom_files(Path(folder))[0])
+    try:
+        reader.ReadImageInformation()
+        tag = reader.GetMetaData("0008|0060").strip() if reader.HasMetaDataKey("0008|0060") else ""
+    except RuntimeError as error:
+        raise InputError(folder, f"not a readable DICOM series ({_first_line(error)})") from None
+    try:
+        return parse_modality(tag)
+    except ValueError:
+        return "CT"
+
+
 def _dicom_header(folder: Path, max_voxels: int) -> Header:
     files = _dicom_files(folder)
     first = _slice_header(Path(files[0]))

@@ -1,0 +1,84 @@
+"""A trained model ready for prediction: one network per fold, their common plan and label map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from amoseg.errors import AmosegError, InputError
+from amoseg.planning.plan import Plan
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """Networks (eval mode, on their device) of the folds to average, and what they predict.
+
+    Attributes:
+        networks: one torch module per fold.
+        plan: the plan all folds were trained with.
+        labels: class id -> canonical organ name, background excluded.
+        folds: the fold names loaded, e.g. ("fold_0", "fold_1").
+    """
+
+    networks: tuple
+    plan: Plan
+    labels: dict[int, str]
+    folds: tuple[str, ...] = ()
+
+
+def fold_folders(model_dir: Path, folds: str | None) -> list[Path]:
+    """The fold folders to load: ``model_dir`` itself when it is one, else its ``fold_*`` folders.
+
+    Args:
+        folds: "0,1,2", "all" or None (every fold folder that has a final or latest checkpoint).
+
+    Raises:
+        InputError: the folder or a requested fold is missing, or holds no checkpoint.
+    """
+    from amoseg.training.checkpoint import checkpoint_for_prediction
+
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise InputError(model_dir, "model folder not found")
+    if checkpoint_for_prediction(model_dir) is not None:
+        return [model_dir]
+    if folds in (None, "", "all"):
+        found = sorted(
+            path for path in model_dir.glob("fold_*") if checkpoint_for_prediction(path) is not None
+        )
+        if not found:
+            raise InputError(model_dir, "holds no trained fold (fold_*/checkpoint_final.pt)")
+        return found
+    chosen = []
+    for name in (part.strip() for part in folds.split(",")):
+        folder = model_dir / (name if name.startswith("fold_") else f"fold_{name}")
+        if checkpoint_for_prediction(folder) is None:
+            raise InputError(folder, "fold not found, or it holds no checkpoint")
+        chosen.append(folder)
+    return chosen
+
+
+def load_model(model_dir: str | Path, folds: str | None = None, device: str = "cpu") -> Model:
+    """Load the folds of a trained model; they must share one plan and one label map.
+
+    Raises:
+        InputError: missing folder, fold or checkpoint; a checkpoint that cannot be read.
+        AmosegError: folds trained with different plans or label maps.
+    """
+    from amoseg.training.checkpoint import load_model as load_fold
+
+    networks, plans, label_maps, names = [], [], [], []
+    for folder in fold_folders(Path(model_dir), folds):
+        network, plan, metadata = load_fold(folder, device)
+        network.eval()
+        networks.append(network)
+        plans.append(plan)
+        label_maps.append(
+            {int(key): str(value) for key, value in metadata["labels"].items() if int(key) != 0}
+        )
+        names.append(folder.name)
+    if any(plan.plan_id != plans[0].plan_id for plan in plans):
+        raise AmosegError(f"{model_dir}: folds {names} were trained with different plans; predict with one")
+    if any(labels != label_maps[0] for labels in label_maps):
+        raise AmosegError(f"{model_dir}: folds {names} predict different label maps")
+    return Model(networks=tuple(networks), plan=plans[0], labels=label_maps[0], folds=tuple(names))

@@ -1,0 +1,243 @@
+"""``amoseg predict``: a file, a folder of files, or a DICOM series folder, through a trained model.
+
+Cases of a folder are pipelined: while the network works on one case, a thread reads and preprocesses
+nothing heavier than the next input and writes the previous result, so reading and writing overlap
+the network's work. Every output is written atomically.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from amoseg.atomic import write_atomic, write_json
+from amoseg.errors import AmosegError, InputError
+from amoseg.inference.case import Prediction, PredictOptions, predict_image
+from amoseg.inference.model import Model
+from amoseg.io.image import Image
+from amoseg.labels import Modality, parse_modality
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and where its outputs go."""
+
+    case_id: str
+    source: Path
+    target: Path
+    modality: Modality
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Optional outputs beside each label map."""
+
+    statistics: bool = False
+    preview: bool = False
+    probabilities: bool = False
+
+
+def plan_jobs(source: Path, target: Path, modality: str | None = None) -> list[Job]:
+    """Pair inputs with outputs.
+
+    A file goes to ``target`` when that names an image file, else into the ``target`` folder under its
+    case id. A folder of image files goes into the ``target`` folder, one output per case, named by
+    case id (``_0000`` channel suffixes dropped). A folder without image files is read as one DICOM
+    series.
+
+    Raises:
+        InputError: the input does not exist, or a folder input with a file output.
+    """
+    from amoseg.data.naming import case_ids_in_folder
+    from amoseg.io.sitk_io import has_image_suffix, strip_image_suffix
+
+    source, target = Path(source), Path(target)
+    if not source.exists():
+        raise InputError(source, "input not found")
+    forced = _modality(source, modality)
+    if source.is_file():
+        case_id = strip_image_suffix(source.name)
+        output = target if has_image_suffix(target) else target / f"{_without_channel(case_id)}.nii.gz"
+        return [
+            Job(
+                _without_channel(case_id),
+                source,
+                output,
+                forced or _resolve(_without_channel(case_id), source.parent),
+            )
+        ]
+    cases = case_ids_in_folder(source)
+    if not cases:  # a DICOM series folder
+        from amoseg.io.sitk_io import dicom_modality
+
+        case_id = source.name
+        output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
+        return [Job(case_id, source, output, forced or dicom_modality(source))]
+    if has_image_suffix(target):
+        raise InputError(target, "a folder of inputs needs an output folder, not a file name")
+    return [
+        Job(case_id, files[0], target / f"{case_id}.nii.gz", forced or _resolve(case_id, source))
+        for case_id, files in cases.items()
+    ]
+
+
+def _without_channel(case_id: str) -> str:
+    from amoseg.data.naming import split_channels
+
+    return split_channels([case_id])[case_id][0]
+
+
+def _modality(source: Path, modality: str | None) -> Modality | None:
+    if modality is None:
+        return None
+    try:
+        return parse_modality(modality)
+    except ValueError as error:
+        raise AmosegError(f"--modality: {error}") from None
+
+
+def _resolve(case_id: str, folder: Path) -> Modality:
+    """Modality from a dataset.json beside or above the inputs, else from the case id."""
+    from amoseg.data.layout import discover, resolve_modality
+
+    for root in (folder, folder.parent):
+        if (root / "dataset.json").is_file():
+            try:
+                dataset = discover(root)
+            except InputError:
+                break
+            for case in dataset.cases:
+                if case.case_id == case_id:
+                    return case.modality
+            return resolve_modality(case_id, dataset.modality)
+    return resolve_modality(case_id, None)
+
+
+def predict_jobs(
+    jobs: list[Job],
+    model: Model,
+    options: PredictOptions,
+    extras: Extras = Extras(),
+    progress: bool = True,
+    label_folder: Path | None = None,
+) -> list[dict]:
+    """Run every job; returns one record per case (outputs and seconds per stage).
+
+    ``label_folder``: an output folder that gets a ``dataset.json`` naming the labels.
+    """
+    from amoseg.io.sitk_io import read_image
+    from amoseg.progress import track
+
+    _check_writable(jobs)
+    records = []
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        next_image: Future | None = pool.submit(read_image, jobs[0].source) if jobs else None
+        writing: list[Future] = []
+        for index in track(range(len(jobs)), total=len(jobs), description="predicting", enabled=progress):
+            job = jobs[index]
+            image = next_image.result()
+            next_image = pool.submit(read_image, jobs[index + 1].source) if index + 1 < len(jobs) else None
+            prediction = predict_image(image, model, job.modality, options)
+            writing.append(pool.submit(write_outputs, job, image, prediction, model, extras))
+            records.append(
+                {
+                    "case_id": job.case_id,
+                    "modality": job.modality,
+                    "output": str(job.target),
+                    "seconds": prediction.seconds,
+                }
+            )
+        for future in writing:
+            future.result()
+    if label_folder is not None:
+        write_json(Path(label_folder) / "dataset.json", _label_description(model))
+    return records
+
+
+def _check_writable(jobs: list[Job]) -> None:
+    for folder in sorted({job.target.parent for job in jobs}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".amoseg-write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
+
+
+def write_outputs(job: Job, image: Image, prediction: Prediction, model: Model, extras: Extras) -> None:
+    """The label map, and beside it the extras asked for, each written atomically."""
+    from amoseg.io.sitk_io import write_image
+
+    write_image(prediction.label, job.target)
+    stem = job.target.parent / job.case_id
+    if extras.statistics:
+        write_json(
+            stem.with_name(f"{job.case_id}_statistics.json"),
+            organ_statistics(image, prediction.label, model.labels),
+        )
+    if extras.probabilities and prediction.probabilities is not None:
+        write_atomic(
+            stem.with_name(f"{job.case_id}_probabilities.npz"),
+            lambda temporary: _save_probabilities(temporary, prediction),
+        )
+    if extras.preview:
+        from amoseg.reporting.preview import save_preview
+
+        save_preview(
+            image,
+            prediction.label,
+            job.modality,
+            stem.with_name(f"{job.case_id}_preview.png"),
+            title=job.case_id,
+        )
+
+
+def _save_probabilities(path: Path, prediction: Prediction) -> None:
+    geometry = prediction.label.geometry
+    with path.open("wb") as stream:
+        np.savez_compressed(
+            stream,
+            probabilities=prediction.probabilities,
+            spacing=np.array(geometry.spacing),
+            origin=np.array(geometry.origin),
+            direction=np.array(geometry.direction),
+            axis_order=np.array("classes, x, y, z"),
+        )
+
+
+def organ_statistics(image: Image, label, labels: dict[int, str]) -> dict:
+    """Per organ: volume (mL) and intensity mean, std and median over its voxels, as TotalSegmentator's."""
+    voxel_ml = image.geometry.voxel_volume_mm3 / 1000.0
+    flat_labels = np.ravel(label.array, order="F")
+    values = np.ravel(image.array, order="F")
+    result = {}
+    for class_id, name in labels.items():
+        inside = values[flat_labels == class_id]
+        if inside.size:
+            result[name] = {
+                "volume_ml": float(inside.size * voxel_ml),
+                "intensity_mean": float(inside.mean(dtype=np.float64)),
+                "intensity_std": float(inside.std(dtype=np.float64)),
+                "intensity_median": float(np.median(inside)),
+            }
+        else:
+            result[name] = {
+                "volume_ml": 0.0,
+                "intensity_mean": None,
+                "intensity_std": None,
+                "intensity_median": None,
+            }
+    return result
+
+
+def _label_description(model: Model) -> dict:
+    return {
+        "labels": {"background": 0, **{name: class_id for class_id, name in sorted(model.labels.items())}},
+        "plan_id": model.plan.plan_id,
+        "folds": list(model.folds),
+        "file_ending": ".nii.gz",
+    }
