@@ -153,3 +153,23 @@ def test_unreadable_input_and_unwritable_output_are_one_line(model, tmp_path, ca
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_torchrun_ranks_share_the_cases(model, tmp_path, monkeypatch):
+    geometry = make_geometry((30, 26, 9), SPACING)
+    for number in (1, 2, 3):
+        write_image(_image(_labels(number), geometry), tmp_path / "in" / f"amos_{number:04d}.nii.gz")
+    done = []
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        records = api.predict(
+            input=tmp_path / "in", output=tmp_path / "out", model=model, tta=False, quiet=True
+        )
+        done.append([record["case_id"] for record in records])
+    assert done == [["amos_0001", "amos_0003"], ["amos_0002"]]
+    assert sorted(path.name for path in (tmp_path / "out").glob("amos_*.nii.gz")) == [
+        "amos_0001.nii.gz",
+        "amos_0002.nii.gz",
+        "amos_0003.nii.gz",
+    ]

@@ -131,6 +131,9 @@ def predict_jobs(
     from amoseg.io.sitk_io import read_image
     from amoseg.progress import track
 
+    rank, world_size = _rank_and_world_size()
+    # Under torchrun each rank takes every world_size-th case; no communication is needed.
+    jobs = jobs[rank::world_size]
     _check_writable(jobs)
     records = []
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -152,9 +155,16 @@ def predict_jobs(
             )
         for future in writing:
             future.result()
-    if label_folder is not None:
+    if label_folder is not None and rank == 0:
         write_json(Path(label_folder) / "dataset.json", _label_description(model))
     return records
+
+
+def _rank_and_world_size() -> tuple[int, int]:
+    """This process's rank and the number of processes, from torchrun's environment (1 process otherwise)."""
+    import os
+
+    return int(os.environ.get("RANK", 0)), max(int(os.environ.get("WORLD_SIZE", 1)), 1)
 
 
 def _check_writable(jobs: list[Job]) -> None:
