@@ -9,7 +9,7 @@ import pytest
 
 from amoseg import api
 from amoseg.cli import main
-from amoseg.errors import InputError
+from amoseg.errors import AmosegError, InputError
 from amoseg.inference.model import Model
 from amoseg.inference.run import plan_jobs
 from amoseg.io import Image, make_geometry, read_image, read_label, write_image
@@ -173,3 +173,17 @@ def test_torchrun_ranks_share_the_cases(model, tmp_path, monkeypatch):
         "amos_0002.nii.gz",
         "amos_0003.nii.gz",
     ]
+
+
+def test_requested_organs_are_kept_and_checked_against_the_label_map(model, tmp_path):
+    geometry = make_geometry((30, 26, 9), SPACING)
+    labels = _labels(1)
+    prediction = api.predict(
+        input=_image(labels, geometry), model=model, modality="CT", tta=False, organs="liver"
+    )
+    np.testing.assert_array_equal(prediction.label.array, np.where(labels == 6, 6, 0))
+    import dataclasses
+
+    liver_only = dataclasses.replace(model, labels={6: "liver"})
+    with pytest.raises(AmosegError, match="does not predict spleen"):
+        api.predict(input=_image(labels, geometry), model=liver_only, modality="CT", organs="liver,spleen")

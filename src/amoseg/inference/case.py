@@ -81,6 +81,10 @@ def predict_image(
     seconds["network"] = time.perf_counter() - start
     start = time.perf_counter()
     label = probabilities_to_label(probabilities, case.properties)
+    if model.keep is not None:
+        label = LabelMap(
+            np.where(np.isin(label.array, model.keep), label.array, 0).astype(np.uint8), label.geometry
+        )
     on_grid = (
         probabilities_on_original_grid(probabilities, case.properties) if options.keep_probabilities else None
     )

@@ -24,6 +24,29 @@ class Model:
     plan: Plan
     labels: dict[int, str]
     folds: tuple[str, ...] = ()
+    #: Organ ids written to the output; None writes every organ the model predicts.
+    keep: tuple[int, ...] | None = None
+
+
+def restrict_organs(model: Model, organs: str) -> Model:
+    """The model with its output limited to ``organs`` ("liver,spleen" or "6,1").
+
+    Raises:
+        AmosegError: an organ name is unknown, or the model does not predict a requested organ.
+    """
+    import dataclasses
+
+    from amoseg.labels import ORGAN_BY_ID, parse_label_ids
+
+    try:
+        wanted = parse_label_ids(organs)
+    except ValueError as error:
+        raise AmosegError(f"--organs: {error}") from None
+    missing = [ORGAN_BY_ID[organ].name for organ in wanted if organ not in model.labels]
+    if missing:
+        predicted = ", ".join(model.labels.values()) or "nothing"
+        raise AmosegError(f"the model does not predict {', '.join(missing)} (its label map: {predicted})")
+    return dataclasses.replace(model, labels={organ: model.labels[organ] for organ in wanted}, keep=wanted)
 
 
 def fold_folders(model_dir: Path, folds: str | None) -> list[Path]:
