@@ -89,3 +89,26 @@ def test_export_resamples_class_by_class_to_the_original_grid(cpu_plan):
         reference, predicted = labels == organ, restored.array == organ
         dice = 2 * (reference & predicted).sum() / (reference.sum() + predicted.sum())
         assert dice > 0.95, (organ, dice)
+
+
+def test_boxed_export_matches_resampling_every_class_everywhere():
+    """Resampling organs only inside their boxes gives the argmax of resampling every class in full."""
+    from amoseg.inference.export import _resampled_argmax
+    from amoseg.preprocessing.resample import resample_image
+
+    rng = np.random.default_rng(0)
+    shape, target = (20, 18, 10), (47, 40, 10)
+    logits = torch.from_numpy(rng.normal(size=(NUM_CLASSES, *shape)).astype(np.float32))
+    logits[0] += 4.0  # mostly background, as a trained model predicts
+    for organ, (x, y, z) in enumerate([(5, 5, 5), (12, 9, 3), (15, 14, 7)], start=1):
+        logits[organ, x - 3 : x + 3, y - 3 : y + 3, z - 2 : z + 2] += 9.0
+    probabilities = torch.softmax(logits, dim=0)
+    kernels = ("cubic", "cubic", "linear")
+    full = torch.stack(
+        [resample_image(probabilities[c].numpy(), target, kernels) for c in range(NUM_CLASSES)]
+    )
+    organs = full[1:]
+    expected = torch.where(organs.max(0).values > 1 - organs.sum(0), organs.argmax(0) + 1, 0).numpy()
+    boxed = _resampled_argmax(probabilities, target, kernels)
+    assert (boxed == expected).mean() > 0.999
+    assert set(np.unique(boxed)) >= {0, 1, 2, 3}

@@ -283,18 +283,22 @@ def _small_labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _class_scores(labels: np.ndarray, class_id: int, box: tuple[slice, ...], full_taps: list[AxisTaps]):
-    """Resampled one-hot score of one class inside the output region its bounding box reaches."""
-    import torch
+def box_taps(
+    box: tuple[slice, ...], full_taps: list[AxisTaps]
+) -> tuple[list[AxisTaps], tuple[slice, ...]] | None:
+    """Taps that read only the input ``box``, and the output region they reach; None when it reaches none.
 
-    local_taps: list[AxisTaps | None] = []
+    Input voxels outside the box count as zero, so resampling a block with these taps equals
+    resampling the whole volume with everything outside the box set to zero.
+    """
+    local_taps: list[AxisTaps] = []
     region = []
     for axis_box, taps in zip(box, full_taps, strict=True):
         start, stop = axis_box.start, axis_box.stop
         inside = (taps.index >= start) & (taps.index < stop) & (taps.weight != 0)
         rows = np.flatnonzero(inside.any(axis=1))
         if rows.size == 0:
-            return None, None
+            return None
         first, last = int(rows[0]), int(rows[-1]) + 1
         region.append(slice(first, last))
         local_taps.append(
@@ -303,8 +307,19 @@ def _class_scores(labels: np.ndarray, class_id: int, box: tuple[slice, ...], ful
                 np.where(inside[first:last], taps.weight[first:last], 0.0),
             )
         )
+    return local_taps, tuple(region)
+
+
+def _class_scores(labels: np.ndarray, class_id: int, box: tuple[slice, ...], full_taps: list[AxisTaps]):
+    """Resampled one-hot score of one class inside the output region its bounding box reaches."""
+    import torch
+
+    reach = box_taps(box, full_taps)
+    if reach is None:
+        return None, None
+    local_taps, region = reach
     mask = _as_tensor(labels[box] == class_id)  # keeps the memory order of the view
-    return separable(mask.to(torch.float32), local_taps), tuple(region)
+    return separable(mask.to(torch.float32), local_taps), region
 
 
 def _rescue(labels: np.ndarray, class_id: int, box, full_taps: list[AxisTaps], result: np.ndarray) -> None:
