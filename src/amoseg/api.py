@@ -207,6 +207,85 @@ def preprocess(
     return report
 
 
+def train(
+    *,
+    preprocessed: str | Path,
+    plan,
+    output: str | Path,
+    fold: str | int = 0,
+    epochs: int | None = None,
+    time_budget: str | float | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    residual: bool = False,
+    compile: bool = False,
+    amp: bool = True,
+    seed: int = 0,
+    iterations_per_epoch: int | None = None,
+    batch_size: int | None = None,
+    threads: int | None = None,
+    quiet: bool = False,
+):
+    """Train one fold on a preprocessing cache; outputs go to ``output/fold_<fold>/``.
+
+    ``plan`` is a plans.json path or an ``amoseg.planning.Plan``; its cache is ``preprocessed/<plan id>``.
+    ``fold`` is 0..4 (five folds stratified by modality, ``output/splits.json``) or "all".
+    ``time_budget`` ("10m", "90s", or seconds) stops training there and still writes the final
+    checkpoint. ``resume`` continues from ``checkpoint_latest.pt`` with the stored settings (only the
+    epochs, time budget, device, compile and threads given here change). Under ``torchrun`` every rank
+    calls this and rank 0 writes. Settings and outputs: docs/training.md.
+
+    Returns:
+        the ``amoseg.training.trainer.TrainResult`` (mean validation pseudo-Dice, epochs, time).
+    """
+    from amoseg.planning import Plan
+    from amoseg.training.config import TrainConfig, parse_duration
+    from amoseg.training.run import train as train_fold
+
+    chosen = plan if isinstance(plan, Plan) else Plan.load(plan)
+    budget = parse_duration(time_budget)
+    config = TrainConfig.for_plan(
+        chosen,
+        fold=str(fold),
+        seed=seed,
+        epochs=epochs,
+        time_budget_s=budget,
+        device=device,
+        residual=residual,
+        compile=compile,
+        amp=amp,
+        iterations_per_epoch=iterations_per_epoch,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    changes = {
+        "device": device,
+        "compile": compile,
+        "epochs": epochs,
+        "time_budget_s": budget,
+        "threads": threads,
+    }
+    result = train_fold(
+        preprocessed,
+        chosen,
+        output,
+        config,
+        resume=resume,
+        resume_changes={key: value for key, value in changes.items() if value is not None},
+        progress=not quiet,
+    )
+    if not quiet:
+        import os
+
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(
+                f"Fold {config.fold}: mean validation pseudo-Dice {result.mean_pseudo_dice:.3f} after "
+                f"{result.epochs} epochs ({result.iterations} iterations, {result.elapsed_seconds:.0f} s, "
+                f"stopped by {result.stopped_by}); model in {result.fold_dir}"
+            )
+    return result
+
+
 def predict(
     *,
     input,
@@ -221,6 +300,7 @@ def predict(
     statistics: bool = False,
     preview: bool = False,
     bf16: bool = False,
+    organs: str | None = None,
     quiet: bool = False,
 ):
     """Segment a file, a folder of files, a DICOM series folder, or an in-memory ``Image``.
@@ -230,6 +310,7 @@ def predict(
         output: a file or folder for path inputs; label maps keep the input's exact geometry.
         model: a trained run or fold folder, or an ``amoseg.inference.model.Model``.
         folds: "0,1,2", "all" or None (every trained fold) of a run folder; probabilities are averaged.
+        organs: "liver,spleen" or ids: keep only these organs; the model must predict every one of them.
 
     Returns:
         for an ``Image``: the ``Prediction`` (label map, optional probabilities, seconds per stage);
@@ -240,6 +321,10 @@ def predict(
     from amoseg.io.image import Image
 
     loaded = model if isinstance(model, Model) else load_model(model, folds=folds, device=device)
+    if organs is not None:
+        from amoseg.inference.model import restrict_organs
+
+        loaded = restrict_organs(loaded, organs)
     options = PredictOptions(
         step=step,
         mirror=tta,
@@ -290,4 +375,15 @@ def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
     return 0
 
 
-__all__ = ["Modality", "check", "demo", "evaluate", "phantom", "plan", "predict", "preprocess", "stats"]
+__all__ = [
+    "Modality",
+    "check",
+    "demo",
+    "evaluate",
+    "phantom",
+    "plan",
+    "predict",
+    "preprocess",
+    "stats",
+    "train",
+]

@@ -168,7 +168,42 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--preview", action="store_true", help="also write a PNG with three planes and the organs"
     )
+    predict.add_argument(
+        "--organs", help="write only these organs (names or ids); the model must predict them"
+    )
     predict.add_argument("--bf16", action="store_true", help="run the network under bfloat16 autocast")
+
+    train = _command(
+        commands,
+        "train",
+        "train a 3-D U-Net on a preprocessing cache (one fold; torchrun for DDP)",
+        _run_train,
+    )
+    train.add_argument(
+        "preprocessed", type=Path, help="cache root from `amoseg preprocess` (or its plan folder)"
+    )
+    train.add_argument("--plan", type=Path, required=True, help="plans.json the cache was made with")
+    train.add_argument("--fold", default="0", help="cross-validation fold: 0, 1, 2, 3, 4 or all (default 0)")
+    train.add_argument(
+        "-o", "--output", type=Path, required=True, help="run folder; the fold goes to fold_<k>/"
+    )
+    train.add_argument(
+        "--epochs", type=int, help="epochs (default 1000; iterations per epoch: 250, cpu preset 50)"
+    )
+    train.add_argument(
+        "--time-budget", metavar="DURATION", help="stop after e.g. 10m, 90s or 1h30m of training"
+    )
+    train.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda or mps (default: cuda, else mps, else cpu)"
+    )
+    train.add_argument("--resume", action="store_true", help="continue the fold from checkpoint_latest.pt")
+    train.add_argument("--residual", action="store_true", help="residual encoder blocks (ResEnc U-Net)")
+    train.add_argument("--compile", action="store_true", help="torch.compile the network")
+    train.add_argument("--no-amp", action="store_true", help="float32 on CUDA instead of bf16/fp16 autocast")
+    train.add_argument("--seed", type=int, default=0, help="seed for weights, splits, patches, augmentation")
+    train.add_argument("--iterations-per-epoch", type=int, help="training steps per epoch")
+    train.add_argument("--batch-size", type=int, help="patches per step (default: the plan's)")
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
 
     demo = _command(commands, "demo", "run the main job end to end on generated phantoms", _run_demo)
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
@@ -277,6 +312,30 @@ def _run_predict(args: argparse.Namespace) -> int:
         statistics=args.statistics,
         preview=args.preview,
         bf16=args.bf16,
+        organs=args.organs,
+    )
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.train(
+        preprocessed=args.preprocessed,
+        plan=args.plan,
+        output=args.output,
+        fold=args.fold,
+        epochs=args.epochs,
+        time_budget=args.time_budget,
+        device=args.device,
+        resume=args.resume,
+        residual=args.residual,
+        compile=args.compile,
+        amp=not args.no_amp,
+        seed=args.seed,
+        iterations_per_epoch=args.iterations_per_epoch,
+        batch_size=args.batch_size,
+        threads=args.threads,
     )
     return 0
 

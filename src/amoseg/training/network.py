@@ -1,0 +1,69 @@
+"""The trained network: MONAI's ``DynUNet`` from the plan, and a wrapper that exposes every output head.
+
+Why MONAI's DynUNet rather than a module of our own: it is nnU-Net's architecture (plain or residual
+encoder blocks, instance norm, leaky ReLU, transposed-convolution decoder, deep-supervision heads),
+it installs beside our pinned torch without pulling anything else, and the plan already stores its
+exact constructor arguments, so the predictor rebuilds the same network from ``plans.json`` alone.
+
+DynUNet's own training forward upsamples every deep-supervision head to full resolution and stacks
+them, which costs a full-resolution map per head in memory and loss compute. ``DeepSupervision`` runs
+the same modules but returns the heads at their own resolution, finest first; the labels are
+downsampled to match (``loss.downsample_label``), as nnU-Net does. Its state dict is the DynUNet's under
+the prefix ``network.``; checkpoints store the DynUNet's own state dict, which ``build_network`` loads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from amoseg.planning.network import build_network
+from amoseg.planning.plan import NetworkTopology, Plan
+
+
+def training_topology(plan: Plan, residual: bool = False, deep_supervision: bool = True) -> NetworkTopology:
+    """The plan's topology, with residual encoder blocks when asked, and deep supervision switched off
+    when asked (or when the network has too few stages for it)."""
+    topology = plan.network
+    if residual and not topology.res_block:
+        topology = replace(topology, res_block=True)
+    if not deep_supervision and topology.deep_supervision:
+        topology = replace(topology, deep_supervision=False)
+    return topology
+
+
+class DeepSupervision(nn.Module):
+    """A DynUNet returning a list of logits: full resolution (B, C, x, y, z) first, then each
+    deep-supervision head at its own, coarser resolution. In eval mode it returns the first alone."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        net = self.network
+        if not (self.training and net.deep_supervision):
+            return [net(image)]
+        output = net.output_block(net.skip_layers(image))
+        # DynUNet's skip layers write each head's output into this shared list during the forward pass.
+        return [output, *list(net.heads)]
+
+
+def build_training_network(topology: NetworkTopology) -> DeepSupervision:
+    """A freshly initialized network (the global torch RNG draws the weights)."""
+    return DeepSupervision(build_network(topology))
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The DynUNet inside DDP, ``torch.compile`` and ``DeepSupervision`` wrappers."""
+    while True:
+        if hasattr(model, "module"):  # DistributedDataParallel
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        elif isinstance(model, DeepSupervision):
+            model = model.network
+        else:
+            return model

@@ -1,0 +1,255 @@
+"""``amoseg train``: set one fold's training up (cache, splits, run folder, device, resuming) and run it.
+
+Run folder::
+
+    RUNS/splits.json                five folds stratified by modality, made once and reused
+    RUNS/fold_<k>/config.json       the TrainConfig
+                  plans.json        the plan (the predictor preprocesses with it)
+                  dataset.json      label map: names and ids, annotated organs, modalities
+                  log.jsonl         one line per epoch
+                  curves.png        loss and pseudo-Dice
+                  checkpoint_{latest,best,final}.pt
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from amoseg.errors import AmosegError, InputError
+from amoseg.labels import ORGAN_BY_ID
+from amoseg.planning.plan import Plan
+from amoseg.training.config import TrainConfig
+from amoseg.training.dataset import CacheCase, find_cache, index_cases
+from amoseg.training.splits import fold_cases, load_or_make_splits
+
+CONFIG_FILE = "config.json"
+PLANS_FILE = "plans.json"
+LABELS_FILE = "dataset.json"
+#: Settings a resumed run may change; everything else comes from the interrupted run's checkpoint.
+RESUMABLE_CHANGES = ("epochs", "time_budget_s", "device", "compile", "threads")
+
+
+def class_names(plan: Plan) -> dict[str, str]:
+    """Class id (as a string) -> canonical organ name, "0" background: what each output channel is."""
+    return {
+        str(label): "background" if label == 0 else ORGAN_BY_ID[label].name
+        for label in range(plan.num_classes)
+        if label == 0 or label in ORGAN_BY_ID
+    }
+
+
+def label_map(plan: Plan, cases: list[CacheCase]) -> dict[str, Any]:
+    """The dataset.json-like record of what the network's channels mean."""
+    names = {"background": 0}
+    names.update(
+        {ORGAN_BY_ID[label].name: label for label in range(1, plan.num_classes) if label in ORGAN_BY_ID}
+    )
+    return {
+        "name": plan.dataset,
+        "labels": names,
+        "num_classes": plan.num_classes,
+        "annotated_labels": sorted({label for case in cases for label in case.annotated}),
+        "modalities": sorted({case.modality for case in cases}),
+        "plan_id": plan.plan_id,
+        "orientation": plan.orientation,
+    }
+
+
+def resolve_device(requested: str):
+    """The torch device for "auto", "cpu", "cuda" or "mps" (this rank's GPU under torchrun).
+
+    Raises:
+        AmosegError: the requested device is not available here.
+    """
+    import torch
+
+    from amoseg.training.distributed import context_from_environment
+
+    if requested == "auto":
+        requested = (
+            "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+        )
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise AmosegError("--device cuda: no CUDA GPU is available to this torch; use --device cpu")
+        local_rank = context_from_environment().local_rank
+        torch.cuda.set_device(local_rank)
+        return torch.device("cuda", local_rank)
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise AmosegError("--device mps: Apple's MPS backend is not available here; use --device cpu")
+    return torch.device(requested)
+
+
+def train(
+    preprocessed: str | Path,
+    plan: str | Path | Plan,
+    output: str | Path,
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    resume_changes: Mapping[str, Any] | None = None,
+    progress: bool = True,
+):
+    """Train ``config.fold`` on the plan's cache in ``preprocessed``; outputs go to ``output/fold_<k>/``.
+
+    Under ``torchrun`` every process calls this; rank 0 writes. With ``resume`` the fold continues from
+    its ``checkpoint_latest.pt`` (from scratch when there is none; nothing to do when it has finished)
+    with the stored settings, changed only by ``resume_changes`` (keys from ``RESUMABLE_CHANGES``).
+
+    Returns:
+        the ``TrainResult``.
+
+    Raises:
+        AmosegError: no cache for the plan, a case made by another plan, a fold that does not exist or
+            has no validation case, a run folder that already holds a run (without ``resume``), or a
+            device that is not available.
+    """
+    import torch
+
+    from amoseg.training import distributed
+    from amoseg.training.checkpoint import checkpoint_path, read_checkpoint
+    from amoseg.training.network import training_topology
+    from amoseg.training.trainer import TrainingSetup, TrainResult, fit
+
+    resume_changes = dict(resume_changes or {})
+    plan = plan if isinstance(plan, Plan) else Plan.load(plan)
+    cases = index_cases(find_cache(preprocessed, plan), plan)
+    runs = Path(output)
+    context = distributed.context_from_environment()
+    fold_dir = runs / f"fold_{config.fold}"
+    latest = checkpoint_path(fold_dir, "latest")
+    resume_from = None
+    if resume and checkpoint_path(fold_dir, "final").is_file():
+        return _finished(fold_dir, progress and context.is_main)
+    if resume and latest.is_file():
+        resume_from = read_checkpoint(latest)
+        trained_plan = Plan.from_dict(resume_from["plan"]).plan_id
+        if trained_plan != plan.plan_id:
+            raise InputError(
+                latest, f"was trained with plan {trained_plan}, not {plan.plan_id}; pass that plan"
+            )
+        unknown = sorted(set(resume_changes) - set(RESUMABLE_CHANGES))
+        if unknown:
+            raise AmosegError(
+                f"a resumed run keeps its settings; only {', '.join(RESUMABLE_CHANGES)} may change"
+            )
+        config = replace(TrainConfig.from_dict(resume_from["config"]), **resume_changes)
+    elif not resume and any(fold_dir.glob("checkpoint_*.pt")):
+        raise InputError(
+            fold_dir, "already holds a training run; continue it with --resume, or choose another -o"
+        )
+    if resume_from is None and resume and progress and context.is_main:
+        print(f"No checkpoint in {fold_dir} yet: starting the fold from scratch")
+
+    modality_by_case = {case.case_id: case.modality for case in cases}
+    splits = load_or_make_splits(runs, modality_by_case, config.seed, write=context.is_main)
+    train_ids, val_ids = fold_cases(splits, config.fold, config.all_fold_val_cases)
+    by_id = {case.case_id: case for case in cases}
+    train_cases, val_cases = [by_id[case] for case in train_ids], [by_id[case] for case in val_ids]
+    topology = training_topology(plan, residual=config.residual, deep_supervision=config.deep_supervision)
+
+    device = resolve_device(config.device)
+    previous = _set_determinism(config, device, context)
+    distributed.start(context, device)
+    try:
+        if context.is_main:
+            fold_dir.mkdir(parents=True, exist_ok=True)
+            config.save(fold_dir / CONFIG_FILE)
+            plan.save(fold_dir / PLANS_FILE)
+            from amoseg.atomic import write_json
+
+            write_json(fold_dir / LABELS_FILE, label_map(plan, cases))
+        distributed.barrier()
+        if progress and context.is_main:
+            _announce(plan, config, topology, train_cases, val_cases, device, context, resume_from)
+        setup = TrainingSetup(
+            plan=plan,
+            config=config,
+            topology=topology,
+            train_cases=train_cases,
+            val_cases=val_cases,
+            fold_dir=fold_dir,
+            device=device,
+            context=context,
+            labels=class_names(plan),
+            dataset=label_map(plan, cases),
+            progress=progress,
+        )
+        result: TrainResult = fit(setup, resume_from)
+        distributed.barrier()
+    finally:
+        distributed.stop()
+        _restore_determinism(previous)
+        torch.set_num_threads(previous["threads"])
+    return result
+
+
+def _finished(fold_dir: Path, report: bool):
+    from amoseg.training.checkpoint import checkpoint_path, read_checkpoint
+    from amoseg.training.trainer import TrainResult
+
+    final = read_checkpoint(checkpoint_path(fold_dir, "final"))
+    last = final["history"][-1] if final["history"] else {}
+    if report:
+        print(f"{fold_dir} has finished training (checkpoint_final.pt); nothing to resume")
+    return TrainResult(
+        fold_dir=fold_dir,
+        epochs=int(final["epoch"]),
+        iterations=int(final["iteration"]),
+        mean_pseudo_dice=float("nan") if last.get("mean_pseudo_dice") is None else last["mean_pseudo_dice"],
+        pseudo_dice=dict(last.get("pseudo_dice", {})),
+        best_ema_dice=final.get("best_ema_dice"),
+        elapsed_seconds=float(final["elapsed_seconds"]),
+        stopped_by="already finished",
+    )
+
+
+def _set_determinism(config: TrainConfig, device, context) -> dict[str, Any]:
+    """Apply the determinism and thread settings; return the previous ones for ``_restore_determinism``."""
+    import torch
+
+    previous = {
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "threads": torch.get_num_threads(),
+    }
+    deterministic = config.deterministic if config.deterministic is not None else device.type == "cpu"
+    if deterministic and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(bool(deterministic))
+    torch.backends.cudnn.deterministic = bool(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic and device.type == "cuda"
+    threads = config.threads
+    if threads is None and context.distributed and device.type == "cpu":
+        # Processes on one node share its cores; more threads than cores only thrash.
+        local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
+        threads = max(1, (os.cpu_count() or 1) // local_processes)
+    if threads:
+        torch.set_num_threads(int(threads))
+    return previous
+
+
+def _restore_determinism(previous: dict[str, Any]) -> None:
+    import torch
+
+    torch.use_deterministic_algorithms(previous["deterministic"])
+    torch.backends.cudnn.benchmark = previous["cudnn_benchmark"]
+    torch.backends.cudnn.deterministic = previous["cudnn_deterministic"]
+
+
+def _announce(plan, config, topology, train_cases, val_cases, device, context, resume_from) -> None:
+    patch = " x ".join(str(value) for value in plan.patch_size)
+    budget = f", time budget {config.time_budget_s:.0f} s" if config.time_budget_s else ""
+    where = f"{device}" + (f" x {context.world_size} processes" if context.distributed else "")
+    start = f"resuming after epoch {resume_from['epoch']}" if resume_from else "starting"
+    print(
+        f"Training fold {config.fold} of plan {plan.plan_id} on {where}: {len(train_cases)} training and "
+        f"{len(val_cases)} validation cases, patch {patch}, batch {config.batch_size or plan.batch_size}, "
+        f"{'residual' if topology.res_block else 'plain'} U-Net, {config.epochs} epochs of "
+        f"{config.iterations_per_epoch} iterations{budget}; {start}"
+    )

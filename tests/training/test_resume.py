@@ -1,0 +1,60 @@
+"""A run killed with SIGKILL and resumed ends with exactly the weights of an uninterrupted run (CPU)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from amoseg.training.log import read_log
+
+TIMING_KEYS = {"epoch_seconds", "elapsed_seconds", "lr"}
+
+
+def command(tiny_cache, output, *extra: str) -> list[str]:
+    _, plans_json, root = tiny_cache
+    return [
+        sys.executable, "-m", "amoseg", "train", str(root), "--plan", str(plans_json), "-o", str(output),
+        "--epochs", "4", "--iterations-per-epoch", "3", "--device", "cpu", "--threads", "1", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tiny_cache, tmp_path):
+    reference = subprocess.Popen(command(tiny_cache, tmp_path / "reference"), stdout=subprocess.DEVNULL)
+    victim = subprocess.Popen(command(tiny_cache, tmp_path / "victim"), stdout=subprocess.DEVNULL)
+    fold = tmp_path / "victim" / "fold_0"
+    deadline = time.monotonic() + 120
+    while not (fold / "checkpoint_latest.pt").exists():
+        assert victim.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert not (fold / "checkpoint_final.pt").exists(), "killed too late to test anything"
+    resumed = subprocess.run(
+        command(tiny_cache, tmp_path / "victim", "--resume"), capture_output=True, text=True, timeout=180
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming after epoch" in resumed.stdout
+    assert reference.wait(timeout=180) == 0
+
+    expected = torch.load(tmp_path / "reference" / "fold_0" / "checkpoint_final.pt", weights_only=True)
+    actual = torch.load(fold / "checkpoint_final.pt", weights_only=True)
+    assert expected["network"].keys() == actual["network"].keys()
+    for key, value in expected["network"].items():
+        assert torch.equal(value, actual["network"][key]), key
+    for index, state in expected["optimizer"]["state"].items():
+        assert torch.equal(state["momentum_buffer"], actual["optimizer"]["state"][index]["momentum_buffer"])
+    assert actual["iteration"] == expected["iteration"] == 12
+    expected_log, actual_log = read_log(tmp_path / "reference" / "fold_0"), read_log(fold)
+    assert len(actual_log) == len(expected_log) == 4
+    for first, second in zip(expected_log, actual_log, strict=True):
+        assert {k: v for k, v in first.items() if k not in TIMING_KEYS} == {
+            k: v for k, v in second.items() if k not in TIMING_KEYS
+        }

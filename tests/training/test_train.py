@@ -1,0 +1,118 @@
+"""A whole (tiny) training run in-process: outputs, checkpoints, load_model, time budget, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from amoseg import api, cli
+from amoseg.training.checkpoint import checkpoint_for_prediction, load_model, read_checkpoint, weights_digest
+from amoseg.training.config import TrainConfig
+from amoseg.training.log import read_log
+
+
+def train_tiny(tiny_cache, output, **changes):
+    _, plans_json, root = tiny_cache
+    settings = dict(epochs=2, iterations_per_epoch=3, device="cpu", quiet=True, threads=1)
+    settings.update(changes)
+    return api.train(preprocessed=root, plan=plans_json, output=output, **settings)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_cache, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    return output, train_tiny(tiny_cache, output)
+
+
+def test_a_run_writes_a_self_contained_fold(trained, tiny_cache):
+    output, result = trained
+    fold = output / "fold_0"
+    for name in ("config.json", "plans.json", "dataset.json", "log.jsonl", "curves.png"):
+        assert (fold / name).is_file(), name
+    for name in ("latest", "best", "final"):
+        assert (fold / f"checkpoint_{name}.pt").is_file(), name
+    assert (output / "splits.json").is_file()
+    assert (fold / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    log = read_log(fold)
+    assert [record["epoch"] for record in log] == [1, 2] and log[-1]["iteration"] == 6
+    assert set(log[-1]["pseudo_dice"]) >= {"liver", "left_adrenal_gland"}
+    assert result.epochs == 2 and result.iterations == 6 and result.stopped_by == "epochs"
+    config = TrainConfig.load(fold / "config.json")
+    assert config.epochs == 2 and config.momentum == 0.99 and config.grad_clip_norm == 12
+    labels = json.loads((fold / "dataset.json").read_text())
+    assert labels["labels"]["liver"] == 6 and labels["modalities"] == ["CT", "MR"]
+
+
+def test_checkpoints_are_data_and_load_for_the_predictor(trained, tiny_cache):
+    output, _ = trained
+    plan = tiny_cache[0]
+    fold = output / "fold_0"
+    stored = read_checkpoint(fold / "checkpoint_final.pt")  # torch.load(weights_only=True)
+    assert (
+        stored["epoch"] == 2 and stored["config"]["epochs"] == 2 and stored["plan"]["plan_id"] == plan.plan_id
+    )
+    assert set(stored["rng"]) >= {"torch", "numpy", "python"} and isinstance(
+        stored["rng"]["torch"], torch.Tensor
+    )
+    assert checkpoint_for_prediction(fold) == fold / "checkpoint_final.pt"
+    for where in (fold, output, fold / "checkpoint_best.pt"):
+        network, loaded_plan, metadata = load_model(where, "cpu")
+        assert loaded_plan.plan_id == plan.plan_id and not network.training
+        assert metadata["labels"]["6"] == "liver" and metadata["labels"]["0"] == "background"
+    with torch.no_grad():
+        logits = network(torch.zeros((1, 1, *plan.patch_size)))
+    assert logits.shape == (1, 16, *plan.patch_size)
+    final, _, _ = load_model(fold, "cpu", checkpoint="final")
+    assert weights_digest(final) == read_log(fold)[-1]["weights_sha256_by_rank"][0]
+
+
+def test_a_time_budget_stops_training_and_still_writes_the_final_checkpoint(tiny_cache, tmp_path):
+    result = train_tiny(
+        tiny_cache,
+        tmp_path,
+        epochs=10,
+        iterations_per_epoch=1000,
+        time_budget="0.5s",
+        fold="all",
+        residual=True,
+    )
+    assert result.stopped_by == "time budget" and result.epochs == 1 and 0 < result.iterations < 1000
+    fold = tmp_path / "fold_all"
+    assert (fold / "checkpoint_final.pt").is_file()
+    _, _, metadata = load_model(fold)
+    assert metadata["topology"]["res_block"] is True and metadata["fold"] == "all"
+    again = train_tiny(tiny_cache, tmp_path, fold="all", resume=True)
+    assert again.stopped_by == "already finished"
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--fold", "7"], "fold '7'"),
+        (["--time-budget", "soon"], "not a duration"),
+        (["--device", "tpu"], "device 'tpu'"),
+        (["--missing-cache"], "preprocessed folder not found"),
+        (["--other-plan"], "no cache for plan"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(tiny_cache, make_tiny_plan, tmp_path, capsys, arguments, message):
+    _, plans_json, root = tiny_cache
+    if arguments == ["--missing-cache"]:
+        root, arguments = tmp_path / "nowhere", []
+    if arguments == ["--other-plan"]:
+        plans_json, arguments = tmp_path / "other.json", []
+        make_tiny_plan(patch=(16, 16, 16)).save(plans_json)
+    code = cli.main(["train", str(root), "--plan", str(plans_json), "-o", str(tmp_path / "runs"), *arguments])
+    error = capsys.readouterr().err.strip()
+    assert code == 1 and len(error.splitlines()) == 1 and message in error, error
+    assert error.startswith("amoseg train: error:")
+
+
+def test_an_existing_run_is_not_overwritten_without_resume(trained, tiny_cache, capsys):
+    output, _ = trained
+    _, plans_json, root = tiny_cache
+    code = cli.main(["train", str(root), "--plan", str(plans_json), "-o", str(output), "--epochs", "1"])
+    error = capsys.readouterr().err
+    assert code == 1 and "--resume" in error
