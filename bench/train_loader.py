@@ -42,8 +42,8 @@ def prepare(data: Path, step_seconds: float | None) -> tuple[Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "amoseg_bench_train")
-    parser.add_argument("--steps", type=int, default=10, help="steps per block")
-    parser.add_argument("--rounds", type=int, default=4, help="blocks per variant")
+    parser.add_argument("--steps", type=int, default=5, help="steps per block")
+    parser.add_argument("--rounds", type=int, default=8, help="blocks per variant")
     parser.add_argument("--cpu-step-seconds", type=float, help="plan's step budget (default: the planner's)")
     parser.add_argument("--no-augment", action="store_true", help="leave augmentation out of the pipeline")
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
