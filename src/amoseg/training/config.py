@@ -59,8 +59,6 @@ class TrainConfig:
             for CPU, off for GPUs. On CPU a resumed run then ends with the same weights as an
             uninterrupted one.
         threads: torch CPU threads; None leaves torch's default (the core count).
-        checkpoint_every: also write ``checkpoint_latest.pt`` every this many iterations (0: only at
-            the end of each epoch).
         config_version: format of this record.
     """
 
@@ -88,7 +86,6 @@ class TrainConfig:
     compile: bool = False
     deterministic: bool | None = None
     threads: int | None = None
-    checkpoint_every: int = 0
     config_version: int = CONFIG_VERSION
 
     def __post_init__(self) -> None:
