@@ -13,6 +13,15 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
     if not enabled:
         yield from items
         return
+    with progress_display() as progress:
+        task = progress.add_task(description, total=total)
+        for item in items:
+            yield item
+            progress.advance(task)
+
+
+def progress_display():
+    """A rich ``Progress`` with the columns every stage uses: description, bar, count, times."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -22,15 +31,11 @@ def track(items: Iterable[T], *, total: int, description: str, enabled: bool = T
         TimeRemainingColumn,
     )
 
-    columns = (
+    return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        transient=False,
     )
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(description, total=total)
-        for item in items:
-            yield item
-            progress.advance(task)
