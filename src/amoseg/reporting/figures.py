@@ -1,4 +1,4 @@
-"""Shared matplotlib set-up: a headless backend and atomic PNG output."""
+"""Shared matplotlib set-up: a headless backend, atomic PNG output and PNG bytes for embedding."""
 
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ def save_png(figure, path: Path, dpi: int = 110) -> None:
         path, lambda temporary: figure.savefig(temporary, dpi=dpi, bbox_inches="tight", format="png")
     )
     pyplot().close(figure)
+
+
+def figure_png(figure, dpi: int = 90) -> bytes:
+    """A figure as PNG bytes, for embedding in a page; the figure is closed."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=dpi, bbox_inches="tight", format="png")
+    pyplot().close(figure)
+    return buffer.getvalue()
 
 
 def organ_colour(organ_id: int) -> tuple[float, float, float]:

@@ -20,10 +20,24 @@ def save_preview(image: Image, label: LabelMap, modality: str, path: Path, title
     Slices are taken along the array axes (x, y, z), which for most scans are the patient's left,
     posterior and superior; the patient's right is drawn on the viewer's left.
     """
+    save_png(preview_figure(image, label, modality, title), path)
+    return path
+
+
+def preview_figure(
+    image: Image,
+    label: LabelMap,
+    modality: str,
+    title: str = "",
+    centre: tuple[int, int, int] | None = None,
+):
+    """The figure of ``save_preview``; ``centre`` (x, y, z voxel index) picks the slices, by default
+    the centre of the labelled organs. Give two label maps of one image the same centre to compare them.
+    """
     plt = pyplot()
     array = np.asarray(image.array, dtype=np.float32)
     labels = np.asarray(label.array)
-    centre = _centre(labels)
+    centre = organ_centre(labels) if centre is None else centre
     low, high = CT_WINDOW if modality == "CT" else tuple(np.percentile(array, [1, 99]))
     spacing = image.geometry.spacing
     planes = [
@@ -50,11 +64,11 @@ def save_preview(image: Image, label: LabelMap, modality: str, path: Path, title
         handles, [ORGAN_BY_ID[organ].title for organ in present], loc="lower center", ncol=8, fontsize=8
     )
     figure.suptitle(title)
-    save_png(figure, path)
-    return path
+    return figure
 
 
-def _centre(labels: np.ndarray) -> tuple[int, int, int]:
+def organ_centre(labels: np.ndarray) -> tuple[int, int, int]:
+    """Median voxel index (x, y, z) of the labelled voxels; of the whole array when none is labelled."""
     found = np.argwhere(labels > 0) if labels.any() else np.argwhere(np.ones_like(labels, dtype=bool))
     return tuple(int(value) for value in np.median(found, axis=0))
 

@@ -2,8 +2,8 @@
 
 Defaults follow nnU-Net v2 (SGD with Nesterov momentum 0.99, learning rate 1e-2 with polynomial decay,
 weight decay 3e-5, gradient norm clipped at 12, a third of the patches centred on foreground, 250
-iterations per epoch). ``TrainConfig.for_plan`` shortens the epoch to 50 iterations for the cpu preset,
-where one step takes about a second. Importing this module loads no torch.
+iterations per epoch). ``TrainConfig.for_plan`` gives the cpu preset AdamW with a short warm-up and
+50-iteration epochs (``CPU_PRESET_DEFAULTS``). Importing this module loads no torch.
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ from amoseg.errors import AmosegError, InputError
 CONFIG_VERSION = 1
 FOLDS = ("0", "1", "2", "3", "4", "all")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: Iterations per epoch for the cpu preset: about a minute per epoch on 2 cores.
-CPU_ITERATIONS_PER_EPOCH = 50
+OPTIMIZERS = ("sgd", "adamw")
+#: The cpu preset's defaults: a few hundred steps in a short budget suit AdamW with a brief warm-up far
+#: better than nnU-Net's SGD, which needs tens of thousands (docs/training.md, "The cpu preset"); 50
+#: iterations per epoch give a validation every half minute or so on 2 cores.
+CPU_PRESET_DEFAULTS = {
+    "optimizer": "adamw",
+    "initial_lr": 3e-3,
+    "warmup_fraction": 0.03,
+    "iterations_per_epoch": 50,
+}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
 
@@ -37,8 +45,11 @@ class TrainConfig:
         time_budget_s: stop after this much training time (seconds, validation included) and still
             write the final checkpoint and curves; the learning rate then decays over the budget.
         batch_size: patches per step and rank; None takes the plan's.
-        initial_lr: SGD learning rate at the first step.
-        momentum: Nesterov momentum.
+        optimizer: "sgd" (nnU-Net's: Nesterov momentum) or "adamw" (the cpu preset's).
+        initial_lr: learning rate at the first step (at the end of the warm-up when there is one).
+        warmup_fraction: share of the training over which the learning rate rises linearly from zero
+            before the polynomial decay starts.
+        momentum: Nesterov momentum (SGD).
         weight_decay: L2 weight decay.
         poly_exponent: lr = initial_lr * (1 - progress) ** poly_exponent, progress in [0, 1].
         grad_clip_norm: global L2 norm the gradients are clipped to.
@@ -53,7 +64,8 @@ class TrainConfig:
         ema_weight: weight of the old value in the exponential moving average of the mean
             pseudo-Dice that picks the best checkpoint (nnU-Net: 0.9).
         device: "auto" (CUDA, else MPS, else CPU), "cpu", "cuda" or "mps".
-        amp: mixed precision on CUDA (bfloat16 where supported, else float16 with a gradient scaler).
+        amp: mixed precision: bfloat16 on CUDA where supported (else float16 with a gradient scaler) and
+            on CPUs with native bfloat16 instructions.
         compile: ``torch.compile`` the network.
         deterministic: deterministic algorithms (``torch.use_deterministic_algorithms``); None means on
             for CPU, off for GPUs. On CPU a resumed run then ends with the same weights as an
@@ -68,7 +80,9 @@ class TrainConfig:
     iterations_per_epoch: int = 250
     time_budget_s: float | None = None
     batch_size: int | None = None
+    optimizer: str = "sgd"
     initial_lr: float = 1e-2
+    warmup_fraction: float = 0.0
     momentum: float = 0.99
     weight_decay: float = 3e-5
     poly_exponent: float = 0.9
@@ -92,6 +106,10 @@ class TrainConfig:
         problems = []
         if str(self.fold) not in FOLDS:
             problems.append(f"fold {self.fold!r} is not one of {', '.join(FOLDS)}")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            problems.append("the warm-up fraction must lie in [0, 1)")
         if self.device not in DEVICES:
             problems.append(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         if self.epochs < 1 or self.iterations_per_epoch < 1:
@@ -108,13 +126,13 @@ class TrainConfig:
 
     @classmethod
     def for_plan(cls, plan, **overrides: Any) -> TrainConfig:
-        """Defaults for a plan (50 iterations per epoch for the cpu preset), then ``overrides``.
+        """Defaults for a plan (``CPU_PRESET_DEFAULTS`` for the cpu preset), then ``overrides``.
 
         Overrides whose value is None are ignored, so CLI options left out keep the defaults.
         """
         given = {key: value for key, value in overrides.items() if value is not None}
-        if plan.preset == "cpu" and "iterations_per_epoch" not in given:
-            given["iterations_per_epoch"] = CPU_ITERATIONS_PER_EPOCH
+        if plan.preset == "cpu":
+            given = {**CPU_PRESET_DEFAULTS, **given}
         return cls(**given)
 
     def with_changes(self, **changes: Any) -> TrainConfig:

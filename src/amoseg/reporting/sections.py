@@ -1,0 +1,261 @@
+"""The report's sections on the study, the dataset card, the plan, training and the step log.
+
+Each ``*_section`` function takes the located files and returns the section's HTML body. A missing or
+unreadable artifact never stops the report: its section says which file was not found, or what is wrong
+with it, and the stage that writes it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime
+from pathlib import Path
+
+from amoseg.errors import InputError
+from amoseg.labels import ORGAN_BY_NAME
+from amoseg.reporting import html
+from amoseg.reporting.study import FOLD_PATTERNS, StudyFiles
+
+#: Distributions whose versions the header shows (read from their metadata: nothing heavy is imported).
+VERSIONED = ("torch", "monai", "SimpleITK", "numpy", "scipy", "matplotlib")
+#: Dataset card plots in reading order; other PNGs in stats/ follow, sorted by name.
+STATS_PLOTS = ("volumes.png", "intensity_ct.png", "intensity_mr.png", "spacing.png")
+
+
+def versions() -> list[tuple[str, str]]:
+    """(name, version) of amoseg, Python and the main libraries; "not installed" where absent."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from amoseg import __version__
+
+    found = [("amoseg", __version__), ("Python", platform.python_version())]
+    for name in VERSIONED:
+        try:
+            found.append((name, version(name)))
+        except PackageNotFoundError:
+            found.append((name, "not installed"))
+    return found
+
+
+def study_section(files: StudyFiles, created: datetime) -> str:
+    rows = [
+        ("Study folder", str(files.root.resolve())),
+        ("Report created", created.isoformat(timespec="seconds")),
+        ("Dataset", str(files.dataset) if files.dataset is not None else "not found"),
+    ]
+    return (
+        html.table(("Item", "Value"), rows, table_id="study-table")
+        + "\n"
+        + html.heading(3, "Software")
+        + html.table(("Package", "Version"), versions(), table_id="versions-table")
+    )
+
+
+def dataset_section(files: StudyFiles) -> str:
+    parts = [_check_summary(files.check)]
+    markdown, json_path = files.stats / "stats.md", files.stats / "stats.json"
+    if markdown.is_file():
+        parts.append(html.markdown_to_html(markdown.read_text(encoding="utf-8")))
+    elif json_path.is_file():
+        parts.append(_card_from_json(json_path))
+    else:
+        parts.append(
+            html.missing(
+                f"`{markdown}` and `{json_path}` not found: the dataset card is written by `amoseg stats`."
+            )
+        )
+    plots = [files.stats / name for name in STATS_PLOTS if (files.stats / name).is_file()]
+    if files.stats.is_dir():
+        plots += sorted(path for path in files.stats.glob("*.png") if path not in plots)
+    parts += [_embedded(path, path.stem.replace("_", " ")) for path in plots]
+    return "\n".join(parts)
+
+
+def _check_summary(path: Path) -> str:
+    if not path.is_file():
+        return html.missing(f"`{path}` not found: the dataset check is written by `amoseg check`.")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        verdict = "passed" if report["ok"] else "FAILED"
+        return html.paragraph(
+            f"Dataset check (`{path}`): {verdict}; {report['cases_checked']} cases checked, "
+            f"{report['errors']} errors, {report['warnings']} warnings."
+        )
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        return html.missing(f"`{path}` is not an amoseg check report ({error}).")
+
+
+def _card_from_json(path: Path) -> str:
+    from amoseg.data.card import card_markdown
+
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+        return html.markdown_to_html(card_markdown(card))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
+        return html.missing(f"`{path}` is not an amoseg dataset card ({error}).")
+
+
+def plan_section(files: StudyFiles) -> str:
+    from amoseg.planning.plan import Plan
+
+    if files.plan is None:
+        return html.missing(
+            f"`{files.root / 'plans.json'}` not found, nor a plans.json in a fold folder: "
+            "the plan is written by `amoseg plan`."
+        )
+    try:
+        plan = Plan.load(files.plan)
+    except InputError as error:
+        return html.missing(str(error))
+    network = plan.network
+    if plan.device == "cpu":
+        budget = f"about {plan.estimated_step_s} s per step (budget {plan.step_budget_s} s)"
+    else:
+        budget = f"about {plan.estimated_memory_gb} GB (budget {plan.memory_budget_gb} GB)"
+    rows = [
+        ("Plan id", plan.plan_id),
+        ("Preset", plan.preset),
+        ("Dataset", plan.dataset),
+        ("Target spacing (mm, x y z)", _vector(plan.target_spacing_mm, "{:.3g}")),
+        ("Median shape (voxels)", _vector(plan.median_shape)),
+        ("Patch size (voxels)", _vector(plan.patch_size)),
+        ("Batch size", plan.batch_size),
+        ("Device", plan.device),
+        ("Training step estimate", budget),
+        ("Network stages", network.num_stages),
+        ("Filters per stage", ", ".join(str(value) for value in network.filters)),
+        ("Strides", ", ".join(_vector(value) for value in network.strides)),
+        ("Kernel sizes", ", ".join(_vector(value) for value in network.kernel_size)),
+        ("Residual blocks", "yes" if network.res_block else "no"),
+        ("Orientation", plan.orientation),
+        ("Source", str(files.plan)),
+    ]
+    normalization = [
+        (modality, scheme.method, _normalization_parameters(scheme))
+        for modality, scheme in sorted(plan.normalization.items())
+    ]
+    return (
+        html.table(("Field", "Value"), rows, table_id="plan-table")
+        + "\n"
+        + html.heading(3, "Normalization per modality")
+        + html.table(("Modality", "Method", "Parameters"), normalization, table_id="normalization-table")
+    )
+
+
+def _normalization_parameters(scheme) -> str:
+    if scheme.method == "dataset_foreground":
+        return (
+            f"clip to [{scheme.clip_low:.1f}, {scheme.clip_high:.1f}] HU, "
+            f"then (x - {scheme.mean:.1f}) / {scheme.std:.1f}"
+        )
+    return (
+        f"clip to the body's {scheme.percentile_low:g}th..{scheme.percentile_high:g}th percentiles, "
+        "then zero mean and unit std per image"
+    )
+
+
+def training_section(files: StudyFiles) -> str:
+    if not files.folds:
+        first, *others = FOLD_PATTERNS
+        return html.missing(
+            f"`{files.root / first}` not found (nor {', '.join(f'`{pattern}`' for pattern in others)} in the "
+            "study): training logs are written by `amoseg train`."
+        )
+    return "\n".join(_fold(files.root, fold) for fold in files.folds)
+
+
+def _fold(root: Path, fold: Path) -> str:
+    from amoseg.training.log import CURVES_FILE, LOG_FILE, read_log
+
+    name = str(fold.relative_to(root)) if fold.is_relative_to(root) else str(fold)
+    parts = [html.heading(3, name)]
+    try:
+        history = read_log(fold)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return "\n".join([*parts, html.missing(f"`{fold / LOG_FILE}` is not valid JSON lines ({error}).")])
+    if not history:
+        return "\n".join([*parts, html.missing(f"`{fold / LOG_FILE}` holds no epoch yet.")])
+    last = history[-1]
+    config = _json_or_none(fold / "config.json") or {}
+    planned = config.get("epochs")
+    epochs = f"{last.get('epoch')}" + (f" of {planned}" if planned else "")
+    budget = config.get("time_budget_s")
+    rows = [
+        ("Epochs", epochs),
+        ("Iterations", last.get("iteration", "–")),
+        ("Elapsed", _duration(last.get("elapsed_seconds"))),
+        ("Time budget", _duration(budget) if budget else "none"),
+        ("Mean pseudo-Dice (last epoch)", _fixed(last.get("mean_pseudo_dice"))),
+        ("EMA pseudo-Dice (last epoch)", _fixed(last.get("ema_pseudo_dice"))),
+        ("Best EMA pseudo-Dice", _fixed(_best(history, "ema_pseudo_dice"))),
+        ("Training loss (last epoch)", _fixed(last.get("train_loss"))),
+        ("Validation loss (last epoch)", _fixed(last.get("val_loss"))),
+        ("Device", config.get("device", "–")),
+    ]
+    parts.append(html.table(("Figure", "Value"), rows, table_id=f"training-{fold.name}"))
+    organs = [
+        (ORGAN_BY_NAME[organ].title if organ in ORGAN_BY_NAME else organ, _fixed(value))
+        for organ, value in last.get("pseudo_dice", {}).items()
+    ]
+    if organs:
+        parts.append(html.paragraph("Final pseudo-Dice per organ (validation patches, last epoch):"))
+        parts.append(html.table(("Organ", "Pseudo-Dice"), organs, table_id=f"training-{fold.name}-organs"))
+    parts.append(_embedded(fold / CURVES_FILE, f"training curves of {name}", "`amoseg train`"))
+    return "\n".join(parts)
+
+
+def steps_section(files: StudyFiles) -> str:
+    from amoseg.reporting.steps import read_steps
+
+    try:
+        steps = read_steps(files.root)
+    except InputError as error:
+        return html.missing(str(error))
+    if not steps:
+        return html.missing(
+            f"`{files.steps}` not found: `amoseg demo` writes it; a study made step by step has none."
+        )
+    rows = [
+        (step.name, step.command, f"{step.seconds:.2f}", ", ".join(step.outputs), step.started)
+        for step in steps
+    ]
+    rows.append(("total", "", f"{sum(step.seconds for step in steps):.2f}", "", ""))
+    return html.table(("Step", "Command", "Seconds", "Outputs", "Started"), rows, table_id="steps-table")
+
+
+def _embedded(path: Path, alt: str, writer: str = "`amoseg stats`") -> str:
+    if not path.is_file():
+        return html.missing(f"`{path}` not found: it is written by {writer}.")
+    try:
+        return html.image(path.read_bytes(), alt)
+    except ValueError as error:
+        return html.missing(f"`{path}`: {error}.")
+
+
+def _json_or_none(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _best(history: list[dict], key: str) -> float | None:
+    values = [record[key] for record in history if record.get(key) is not None]
+    return max(values) if values else None
+
+
+def _vector(values, template: str = "{}") -> str:
+    return " x ".join(template.format(value) for value in values)
+
+
+def _fixed(value) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    minutes, rest = divmod(float(seconds), 60.0)
+    return f"{seconds:.0f} s ({int(minutes)} min {rest:.0f} s)" if minutes else f"{seconds:.1f} s"

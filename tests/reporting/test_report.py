@@ -1,0 +1,310 @@
+"""``amoseg report`` on a small study built with the real stages (stats, plan, evaluate) and a
+hand-written training log: every image embedded as a PNG, every section with its tables, the numbers
+equal to an independent computation from per_case.csv, and missing pieces named instead of failing.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import math
+import shutil
+import statistics
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from amoseg import api
+from amoseg.cli import main
+from amoseg.io import LabelMap, read_label, write_image
+from amoseg.labels import ORGAN_BY_NAME
+from amoseg.reporting.html import PNG_SIGNATURE, markdown_to_html, table
+from amoseg.reporting.report import SECTION_IDS
+from amoseg.reporting.scores import CaseMean, best_and_worst
+from amoseg.reporting.steps import Step, record_step
+
+# How each training case's prediction is spoiled: (voxels to roll along x, organs to erode, organs to drop).
+SPOILED = {
+    "amos_0001": (2, (), ()),
+    "amos_0003": (0, (6,), ()),
+    "amos_0004": (1, (1, 7), (4,)),
+    "amos_0501": (3, (), ()),
+}
+
+
+class ReportParser(HTMLParser):
+    """Per section id: its tables (rows of cell texts, by table id), image sources and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: dict[str, dict] = {}
+        self.images: list[str] = []
+        self._section: str | None = None
+        self._table: list[list[str]] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "section":
+            self._section = attributes["id"]
+            self.sections[self._section] = {"tables": [], "table_ids": {}, "images": [], "text": []}
+        elif tag == "table":
+            self._table = []
+            self.sections[self._section]["tables"].append(self._table)
+            if "id" in attributes:
+                self.sections[self._section]["table_ids"][attributes["id"]] = self._table
+        elif tag == "tr":
+            self._table.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "img":
+            self.images.append(attributes["src"])
+            if self._section:
+                self.sections[self._section]["images"].append(attributes["src"])
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._table[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+        elif tag == "section":
+            self._section = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._section:
+            self.sections[self._section]["text"].append(data)
+
+
+def parse(path: Path) -> ReportParser:
+    parser = ReportParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def section_text(parser: ReportParser, section_id: str) -> str:
+    return " ".join("".join(parser.sections[section_id]["text"]).split())
+
+
+def _spoil(labels: np.ndarray, shift: int, eroded: tuple[int, ...], dropped: tuple[int, ...]) -> np.ndarray:
+    spoiled = np.roll(labels, shift, axis=0)
+    for organ in eroded:
+        mask = spoiled == organ
+        spoiled[mask & ~ndimage.binary_erosion(mask, iterations=2)] = 0
+    for organ in dropped:
+        spoiled[spoiled == organ] = 0
+    return spoiled
+
+
+def _training_log(fold: Path) -> list[dict]:
+    from amoseg.training.config import TrainConfig
+    from amoseg.training.log import epoch_record, plot_curves, write_log
+
+    history = []
+    for epoch in range(1, 4):
+        dice = [math.nan] + [min(1.0, 0.2 * epoch + 0.03 * organ) for organ in range(1, 16)]
+        history.append(
+            epoch_record(
+                epoch=epoch,
+                iteration=50 * epoch,
+                lr=0.01 * (1 - epoch / 4) ** 0.9,
+                train_loss=1.2 - 0.3 * epoch,
+                val_loss=1.1 - 0.25 * epoch,
+                dice=dice,
+                ema_dice=0.15 * epoch,
+                epoch_seconds=61.0,
+                elapsed_seconds=61.0 * epoch,
+            )
+        )
+    fold.mkdir(parents=True)
+    write_log(fold, history)
+    plot_curves(fold, history, title="fold 0")
+    TrainConfig(fold="0", epochs=3, device="cpu").save(fold / "config.json")
+    return history
+
+
+@pytest.fixture(scope="module")
+def study(phantom_dataset, tmp_path_factory) -> Path:
+    """A study folder as the demo lays it out, made with the real stages (no network is trained)."""
+    root = tmp_path_factory.mktemp("study") / "study"
+    dataset = root / "phantoms"
+    shutil.copytree(phantom_dataset, dataset)
+    api.check(dataset=dataset, output=root / "check.json", workers=1, quiet=True)
+    api.stats(dataset=dataset, output=root / "stats", workers=1, quiet=True)
+    api.plan(dataset=dataset, preset="cpu", output=root / "plans.json", stats=root / "stats", quiet=True)
+    for case_id, (shift, eroded, dropped) in SPOILED.items():
+        reference = read_label(dataset / "labelsTr" / f"{case_id}.nii.gz")
+        spoiled = _spoil(np.asarray(reference.array), shift, eroded, dropped)
+        write_image(LabelMap(spoiled, reference.geometry), root / "predictions" / f"{case_id}.nii.gz")
+    api.evaluate(
+        pred=root / "predictions", ref=dataset / "labelsTr", output=root / "evaluation", workers=1, quiet=True
+    )
+    _training_log(root / "runs" / "fold_0")
+    for name, seconds in (("stats", 3.5), ("plan", 0.1), ("evaluate", 0.6)):
+        record_step(
+            root, Step(name, f"amoseg {name} {dataset}", seconds, (str(root / name),), "2025-01-01T10:00:00")
+        )
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(study) -> ReportParser:
+    assert main(["report", str(study)]) == 0
+    return parse(study / "report.html")
+
+
+def per_case_rows(study: Path) -> list[dict]:
+    with open(study / "evaluation" / "per_case.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_image_is_an_embedded_png(report):
+    assert len(report.images) >= 9  # 4 card plots, curves, box plots, 2 overlays for each of 2 cases
+    for source in report.images:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1], validate=True).startswith(PNG_SIGNATURE)
+
+
+def test_each_section_is_there_with_its_tables(report):
+    assert list(report.sections) == list(SECTION_IDS)
+    expected_tables = {
+        "study": {"study-table", "versions-table"},
+        "plan": {"plan-table", "normalization-table"},
+        "training": {"training-fold_0", "training-fold_0-organs"},
+        "evaluation": {"evaluation-dsc", "evaluation-nsd"},
+        "cases": {"cases-ranking"},
+        "steps": {"steps-table"},
+    }
+    for section_id, table_ids in expected_tables.items():
+        assert table_ids <= set(report.sections[section_id]["table_ids"]), section_id
+    assert len(report.sections["dataset"]["tables"]) == 5, "meta, resolution, CT and MR intensity, labels"
+    assert len(report.sections["dataset"]["images"]) == 4
+    for section_id in SECTION_IDS:
+        assert "not found" not in section_text(report, section_id), section_id
+
+
+def test_plan_and_training_figures(report, study):
+    from amoseg.planning import Plan
+
+    plan = Plan.load(study / "plans.json")
+    fields = dict(report.sections["plan"]["table_ids"]["plan-table"][1:])
+    assert fields["Plan id"] == plan.plan_id
+    assert fields["Preset"] == "cpu"
+    assert fields["Batch size"] == str(plan.batch_size)
+    assert fields["Filters per stage"] == ", ".join(map(str, plan.network.filters))
+    training = dict(report.sections["training"]["table_ids"]["training-fold_0"][1:])
+    assert training["Epochs"] == "3 of 3"
+    assert training["Iterations"] == "150"
+    organs = report.sections["training"]["table_ids"]["training-fold_0-organs"][1:]
+    assert len(organs) == 15 and organs[0] == ["Spleen", f"{0.63:.4f}"]
+    assert len(report.sections["training"]["images"]) == 1
+
+
+def test_dsc_and_nsd_tables_equal_the_per_case_means(report, study):
+    rows = per_case_rows(study)
+    for metric in ("dsc", "nsd"):
+        table_rows = report.sections["evaluation"]["table_ids"][f"evaluation-{metric}"]
+        header, body = table_rows[0], table_rows[1:]
+        assert header[1].startswith("CT (3 cases)") and header[2].startswith("MR (1 case)")
+        organs = {row[0]: row for row in body}
+        for organ, entry in ORGAN_BY_NAME.items():
+            for column, modality in ((1, "CT"), (2, "MR")):
+                values = [
+                    float(row[metric])
+                    for row in rows
+                    if row["organ"] == organ and row["modality"] == modality and row[metric]
+                ]
+                shown_mean, shown_std = (float(part) for part in organs[entry.title][column].split(" ± "))
+                assert shown_mean == pytest.approx(statistics.mean(values), abs=5.1e-5), (organ, modality)
+                assert shown_std == pytest.approx(statistics.pstdev(values), abs=5.1e-5), (organ, modality)
+
+
+def test_best_and_worst_cases_are_named(report, study):
+    means: dict[str, list[float]] = {}
+    for row in per_case_rows(study):
+        if row["dsc"]:
+            means.setdefault(row["case"], []).append(float(row["dsc"]))
+    ranked = sorted(means, key=lambda case: statistics.mean(means[case]))
+    worst, best = ranked[0], ranked[-1]
+    assert best != worst
+    ranking = report.sections["cases"]["table_ids"]["cases-ranking"]
+    assert ranking[1][:2] == ["best", best]
+    assert ranking[2][:2] == ["worst", worst]
+    assert float(ranking[1][3]) == pytest.approx(statistics.mean(means[best]), abs=5.1e-5)
+    text = section_text(report, "cases")
+    assert f"Best case: {best}" in text and f"Worst case: {worst}" in text
+    assert len(report.sections["cases"]["images"]) == 4, "prediction and reference for each case"
+
+
+def test_steps_table(report):
+    rows = report.sections["steps"]["table_ids"]["steps-table"]
+    assert [row[0] for row in rows[1:]] == ["stats", "plan", "evaluate", "total"]
+    assert rows[-1][2] == "4.20"
+
+
+def test_missing_pieces_are_named(study, tmp_path):
+    """A study made by hand with only stats and a plan: the other sections say which file is missing."""
+    partial = tmp_path / "partial"
+    shutil.copytree(study / "stats", partial / "stats")
+    shutil.copy(study / "plans.json", partial / "plans.json")
+    output = api.report(study=partial, output=tmp_path / "out" / "r.html", quiet=True)
+    assert output == tmp_path / "out" / "r.html"
+    parsed = parse(output)
+    assert list(parsed.sections) == list(SECTION_IDS)
+    assert "plan-table" in parsed.sections["plan"]["table_ids"]
+    evaluation = section_text(parsed, "evaluation")
+    assert f"{partial / 'evaluation' / 'summary.json'} not found" in evaluation
+    assert f"{partial / 'evaluation' / 'per_case.csv'} not found" in evaluation
+    assert "amoseg evaluate" in evaluation
+    assert "not found" in section_text(parsed, "training")
+    assert f"{partial / 'steps.json'} not found" in section_text(parsed, "steps")
+    assert not parsed.sections["evaluation"]["tables"]
+
+
+def test_a_missing_dataset_is_named_in_the_cases_section(study, tmp_path):
+    moved = tmp_path / "study"
+    moved.mkdir()
+    for name in ("evaluation", "predictions"):
+        (moved / name).symlink_to(study / name)
+    parsed = parse(api.report(study=moved, quiet=True))
+    text = section_text(parsed, "cases")
+    assert "--dataset DATASET_DIR" in text
+    assert "cases-ranking" in parsed.sections["cases"]["table_ids"]
+
+
+@pytest.mark.parametrize("make", ["absent", "empty"])
+def test_cli_refuses_a_folder_that_is_not_a_study(tmp_path, capsys, make):
+    folder = tmp_path / "nothing"
+    if make == "empty":
+        folder.mkdir()
+    assert main(["report", str(folder)]) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("amoseg report: error: "), err
+    assert str(folder) in lines[0]
+    assert ("study folder not found" if make == "absent" else "no study artifacts found") in lines[0]
+    assert not (folder / "report.html").exists()
+
+
+def test_best_and_worst_break_ties_by_case_id():
+    means = [
+        CaseMean("b", "CT", 0.8, 0.7, 3),
+        CaseMean("a", "CT", 0.8, 0.6, 3),
+        CaseMean("c", "MR", 0.5, 0.5, 3),
+    ]
+    best, worst = best_and_worst(means)
+    assert (best.case_id, worst.case_id) == ("a", "c")
+    assert best_and_worst([]) is None
+
+
+def test_html_pieces_escape_their_text():
+    assert "<td>&lt;b&gt;</td>" in table(["x"], [["<b>"]])
+    converted = markdown_to_html("# Title\n\nText with **bold**.\n\n| a | b |\n|---|---|\n| 1 | <x> |\n")
+    assert "<h3>Title</h3>" in converted and "<strong>bold</strong>" in converted
+    assert '<td class="number">1</td><td>&lt;x&gt;</td>' in converted
+    assert "---" not in converted

@@ -1,0 +1,65 @@
+"""Optimizer choice, learning-rate schedule (warm-up, polynomial decay) and autocast precision."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from amoseg.errors import AmosegError
+from amoseg.planning.plan import Plan
+from amoseg.training.config import TrainConfig
+from amoseg.training.optim import autocast_dtype, cpu_has_native_bf16, make_optimizer, poly_lr
+
+
+def test_sgd_is_nnunets_and_adamw_is_selectable():
+    model = torch.nn.Linear(3, 2)
+    sgd = make_optimizer(model, TrainConfig())
+    assert isinstance(sgd, torch.optim.SGD)
+    group = sgd.param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (1e-2, 0.99, True, 3e-5)
+    adamw = make_optimizer(model, TrainConfig(optimizer="adamw", initial_lr=2e-3, weight_decay=1e-4))
+    assert isinstance(adamw, torch.optim.AdamW)
+    assert (adamw.param_groups[0]["lr"], adamw.param_groups[0]["weight_decay"]) == (2e-3, 1e-4)
+
+
+def test_poly_decay_without_warmup_matches_nnunet():
+    config = TrainConfig(initial_lr=0.01)
+    for progress in (0.0, 0.25, 0.5, 0.99):
+        assert poly_lr(config, progress) == pytest.approx(0.01 * (1 - progress) ** 0.9)
+    assert poly_lr(config, 1.0) == 0.0
+
+
+def test_warmup_rises_linearly_then_decays_over_the_rest():
+    config = TrainConfig(initial_lr=0.004, warmup_fraction=0.2)
+    assert poly_lr(config, 0.0) == 0.0
+    assert poly_lr(config, 0.1) == pytest.approx(0.002)
+    assert poly_lr(config, 0.2) == pytest.approx(0.004)
+    # Halfway through the decay part: progress 0.6 is (0.6 - 0.2) / 0.8 = 0.5 of it.
+    assert poly_lr(config, 0.6) == pytest.approx(0.004 * 0.5**0.9)
+    assert poly_lr(config, 1.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [({"optimizer": "rmsprop"}, "optimizer"), ({"warmup_fraction": 1.0}, "warm-up")],
+)
+def test_bad_optimizer_settings_are_refused(changes, message):
+    with pytest.raises(AmosegError, match=message):
+        TrainConfig(**changes)
+
+
+def test_cpu_preset_trains_with_adamw_and_warmup_gpu_presets_with_sgd(make_tiny_plan):
+    cpu_plan: Plan = make_tiny_plan()
+    config = TrainConfig.for_plan(cpu_plan)
+    assert (config.optimizer, config.warmup_fraction > 0) == ("adamw", True)
+    gpu_plan = Plan.from_dict({**cpu_plan.to_dict(), "preset": "fullres", "device": "cuda"})
+    assert TrainConfig.for_plan(gpu_plan).optimizer == "sgd"
+    # An explicit choice wins over the preset's.
+    assert TrainConfig.for_plan(cpu_plan, optimizer="sgd", initial_lr=0.01).optimizer == "sgd"
+
+
+def test_autocast_on_cpu_follows_native_bf16_support():
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, amp=False) is None
+    assert autocast_dtype(cpu, amp=True) == (torch.bfloat16 if cpu_has_native_bf16() else None)
+    assert autocast_dtype(torch.device("mps"), amp=True) is None
