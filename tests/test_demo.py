@@ -1,15 +1,70 @@
+"""The short demo: every stage from phantoms to the report, in about a minute and a half."""
+
+import csv
 import json
+import math
+from collections import defaultdict
+
+import SimpleITK as sitk
 
 from amoseg.cli import main
+from amoseg.reporting.steps import read_steps
+
+STEPS = ["phantoms", "check", "stats", "plan", "preprocess", "train", "predict", "evaluate", "report"]
 
 
-def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
+def test_short_demo_runs_every_stage_reports_its_figures_and_resumes(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out)]) == 0
+    arguments = ["demo", "--out", str(out), "--minutes", "1.5", "--ct", "4", "--mr", "2"]
+    assert main(arguments) == 0
+    printed = capsys.readouterr().out
+
+    assert [step.name for step in read_steps(out)] == STEPS
     assert json.loads((out / "check.json").read_text())["ok"] is True
-    card = json.loads((out / "stats" / "stats.json").read_text())
-    assert card["meta"]["modalities"] == {"CT": 8, "MR": 4}
-    first = (out / "phantoms" / "imagesTr" / "amos_0002.nii.gz").stat().st_mtime_ns
-    assert main(["demo", "--out", str(out)]) == 0  # a second run reuses the phantoms
-    assert (out / "phantoms" / "imagesTr" / "amos_0002.nii.gz").stat().st_mtime_ns == first
-    assert "Label Information Statistics" in capsys.readouterr().out
+    assert json.loads((out / "stats" / "stats.json").read_text())["meta"]["modalities"] == {"CT": 3, "MR": 1}
+    assert (out / "runs" / "fold_all" / "checkpoint_final.pt").is_file()
+
+    # Every test case is predicted on its image's exact grid.
+    test_images = sorted((out / "phantoms" / "imagesTs").glob("*.nii.gz"))
+    assert len(test_images) == 2
+    for image_path in test_images:
+        image = sitk.ReadImage(str(image_path))
+        prediction = sitk.ReadImage(str(out / "predictions" / image_path.name))
+        assert prediction.GetSize() == image.GetSize()
+        assert prediction.GetSpacing() == image.GetSpacing()
+        assert prediction.GetOrigin() == image.GetOrigin()
+        assert prediction.GetDirection() == image.GetDirection()
+
+    # The printed means are those of the per-case scores (mean over organs of the organ means).
+    scores = defaultdict(lambda: defaultdict(list))
+    with open(out / "evaluation" / "per_case.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["dsc"] not in ("", "nan"):
+                scores[row["modality"]][row["organ"]].append(float(row["dsc"]))
+    for modality in ("CT", "MR"):
+        organ_means = [sum(values) / len(values) for values in scores[modality].values()]
+        expected = sum(organ_means) / len(organ_means)
+        assert not math.isnan(expected)
+        assert f"{modality} mean DSC {expected:.3f}" in printed
+    assert ("target met" in printed) != ("TARGET MISSED" in printed)
+    assert (out / "report.html").is_file()
+
+    # A second run reuses the phantoms and resumes the training where it stopped.
+    phantom = out / "phantoms" / "imagesTr" / "amos_0001.nii.gz"
+    first = phantom.stat().st_mtime_ns
+    iterations = _last_iteration(out)
+    assert main(arguments) == 0
+    assert phantom.stat().st_mtime_ns == first
+    steps = [step.name for step in read_steps(out)]
+    assert steps.count("phantoms") == 1 and steps.count("train") == 2
+    assert _last_iteration(out) >= iterations
+
+
+def test_bad_demo_settings_are_one_line_and_exit_1(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "d"), "--minutes", "0"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "--minutes must be positive" in error
+
+
+def _last_iteration(out) -> int:
+    return json.loads((out / "runs" / "fold_all" / "log.jsonl").read_text().splitlines()[-1])["iteration"]

@@ -301,6 +301,7 @@ def predict(
     preview: bool = False,
     bf16: bool = False,
     organs: str | None = None,
+    postprocess: bool = True,
     quiet: bool = False,
 ):
     """Segment a file, a folder of files, a DICOM series folder, or an in-memory ``Image``.
@@ -311,6 +312,8 @@ def predict(
         model: a trained run or fold folder, or an ``amoseg.inference.model.Model``.
         folds: "0,1,2", "all" or None (every trained fold) of a run folder; probabilities are averaged.
         organs: "liver,spleen" or ids: keep only these organs; the model must predict every one of them.
+        postprocess: apply the folds' ``postprocessing.json`` (keep the largest component of the organs
+            chosen in validation); False writes the argmax as it is.
 
     Returns:
         for an ``Image``: the ``Prediction`` (label map, optional probabilities, seconds per stage);
@@ -331,6 +334,7 @@ def predict(
         device=device,
         autocast_dtype="bfloat16" if bf16 else None,
         keep_probabilities=probabilities,
+        postprocess=postprocess,
     )
     if isinstance(input, Image):
         if modality is None:
@@ -350,29 +354,54 @@ def predict(
     return records
 
 
-def demo(*, out: str | Path = "demo_out", seed: int = 0) -> int:
-    """The main job on the embedded default: generate phantoms, check them, describe them.
+def report(
+    *,
+    study: str | Path,
+    output: str | Path | None = None,
+    dataset: str | Path | None = None,
+    quiet: bool = False,
+) -> Path:
+    """Write one self-contained HTML report of a study folder (default ``study/report.html``).
+
+    Built only from the stages' artifacts in ``study``; a missing one is named in its section. The best
+    and worst case images come from ``dataset`` (default ``study/phantoms``). Contents: docs/report.md.
 
     Returns:
-        an exit code: 0 when every step succeeded.
-    """
-    from rich.console import Console
+        the report's path.
 
-    console = Console()
-    out = Path(out)
-    dataset = out / "phantoms"
-    console.rule("amoseg demo: phantom dataset (8 CT, 4 MR)")
-    if not (dataset / "dataset.json").is_file():
-        phantom(output=dataset, n_ct=8, n_mr=4, seed=seed)
-    console.rule("amoseg demo: check")
-    report = check(dataset=dataset, output=out / "check.json")
-    if not report.ok:
-        return 1
-    console.rule("amoseg demo: dataset card")
-    stats(dataset=dataset, output=out / "stats")
-    console.print((out / "stats" / "stats.md").read_text(encoding="utf-8"), markup=False, highlight=False)
-    console.print(f"Phantoms in {dataset}; validation report {out / 'check.json'}; card in {out / 'stats'}")
-    return 0
+    Raises:
+        AmosegError: the study folder does not exist or holds none of the artifacts.
+    """
+    from amoseg.reporting.report import write_report
+
+    path = write_report(study, output=output, dataset=dataset)
+    if not quiet:
+        print(f"Report written to {path}")
+    return path
+
+
+def demo(
+    *,
+    out: str | Path = "demo_out",
+    minutes: float = 10.0,
+    n_ct: int = 18,
+    n_mr: int = 6,
+    seed: int = 0,
+    tta: bool = False,
+    workers: int | None = None,
+):
+    """The main job on the embedded default, within ``minutes``: phantoms, check, stats, plan (cpu),
+    preprocess, train one CT + MR model, predict the test cases, evaluate, report (docs/demo.md).
+
+    Returns:
+        the ``amoseg.demo.DemoResult`` (mean DSC and NSD for CT and MR, the report's path).
+    """
+    from amoseg.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(
+        out=Path(out), minutes=minutes, n_ct=n_ct, n_mr=n_mr, seed=seed, tta=tta, workers=workers
+    )
+    return run_demo(settings)
 
 
 __all__ = [
@@ -384,6 +413,7 @@ __all__ = [
     "plan",
     "predict",
     "preprocess",
+    "report",
     "stats",
     "train",
 ]

@@ -172,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--organs", help="write only these organs (names or ids); the model must predict them"
     )
     predict.add_argument("--bf16", action="store_true", help="run the network under bfloat16 autocast")
+    predict.add_argument(
+        "--no-postprocessing",
+        action="store_true",
+        help="ignore the model's postprocessing.json (keep every component of every organ)",
+    )
 
     train = _command(
         commands,
@@ -205,8 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, help="patches per step (default: the plan's)")
     train.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
 
+    report = _command(commands, "report", "write one self-contained HTML report of a study", _run_report)
+    report.add_argument(
+        "study", type=Path, metavar="STUDY_DIR", help="study folder the stages wrote into (e.g. demo_out)"
+    )
+    report.add_argument("-o", "--output", type=Path, help="report file (default: STUDY_DIR/report.html)")
+    report.add_argument(
+        "--dataset",
+        type=Path,
+        metavar="DATASET_DIR",
+        help="dataset folder for the case images (default: STUDY_DIR/phantoms)",
+    )
+
     demo = _command(commands, "demo", "run the main job end to end on generated phantoms", _run_demo)
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out)")
+    demo.add_argument(
+        "--minutes", type=float, default=10.0, help="budget of the whole demo; training gets the rest (10)"
+    )
+    demo.add_argument("--ct", type=int, default=18, help="CT phantoms, a quarter held out (default 18)")
+    demo.add_argument("--mr", type=int, default=6, help="MR phantoms, a quarter held out (default 6)")
+    demo.add_argument("--tta", action="store_true", help="mirroring test-time augmentation when predicting")
     demo.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -313,6 +336,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         preview=args.preview,
         bf16=args.bf16,
         organs=args.organs,
+        postprocess=not args.no_postprocessing,
     )
     return 0
 
@@ -340,10 +364,18 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from amoseg import api
+
+    api.report(study=args.study, output=args.output, dataset=args.dataset)
+    return 0
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from amoseg import api
 
-    return api.demo(out=args.out, seed=args.seed)
+    api.demo(out=args.out, minutes=args.minutes, n_ct=args.ct, n_mr=args.mr, seed=args.seed, tta=args.tta)
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import numpy as np
 
 from amoseg.inference.export import probabilities_on_original_grid, probabilities_to_label
 from amoseg.inference.model import Model
+from amoseg.inference.postprocess import keep_largest
 from amoseg.inference.predictor import WindowSettings, predict_probabilities
 from amoseg.io.image import Image, LabelMap
 from amoseg.labels import Modality
@@ -28,6 +29,8 @@ class PredictOptions:
         windows_per_batch: windows per forward pass.
         autocast_dtype: "bfloat16" to run the network under autocast, else None (float32).
         keep_probabilities: also return the softmax on the input grid (float16).
+        postprocess: keep only the largest component of the organs the model's postprocessing chose
+            (``Model.largest_component``); False writes the argmax as it is.
     """
 
     step: float = 0.5
@@ -36,6 +39,7 @@ class PredictOptions:
     windows_per_batch: int = 2
     autocast_dtype: str | None = None
     keep_probabilities: bool = False
+    postprocess: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +85,9 @@ def predict_image(
     seconds["network"] = time.perf_counter() - start
     start = time.perf_counter()
     label = probabilities_to_label(probabilities, case.properties)
+    if options.postprocess and model.largest_component:
+        # On the output grid, so the components are those of the label map that is written.
+        label = LabelMap(keep_largest(label.array, model.largest_component), label.geometry)
     if model.keep is not None:
         label = LabelMap(
             np.where(np.isin(label.array, model.keep), label.array, 0).astype(np.uint8), label.geometry

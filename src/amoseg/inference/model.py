@@ -18,14 +18,17 @@ class Model:
         plan: the plan all folds were trained with.
         labels: class id -> canonical organ name, background excluded.
         folds: the fold names loaded, e.g. ("fold_0", "fold_1").
+        keep: organ ids written to the output; None writes every organ the model predicts.
+        largest_component: organ ids of which the predictor keeps only the largest connected
+            component, as the folds' ``postprocessing.json`` decided (a majority of the folds).
     """
 
     networks: tuple
     plan: Plan
     labels: dict[int, str]
     folds: tuple[str, ...] = ()
-    #: Organ ids written to the output; None writes every organ the model predicts.
     keep: tuple[int, ...] | None = None
+    largest_component: tuple[int, ...] = ()
 
 
 def restrict_organs(model: Model, organs: str) -> Model:
@@ -84,14 +87,19 @@ def fold_folders(model_dir: Path, folds: str | None) -> list[Path]:
 def load_model(model_dir: str | Path, folds: str | None = None, device: str = "cpu") -> Model:
     """Load the folds of a trained model; they must share one plan and one label map.
 
+    The organs whose largest component alone is kept are those a majority of the loaded folds chose
+    in their ``postprocessing.json`` (``inference.postprocess.majority_organs``).
+
     Raises:
         InputError: missing folder, fold or checkpoint; a checkpoint that cannot be read.
         AmosegError: folds trained with different plans or label maps.
     """
+    from amoseg.inference.postprocess import load_postprocessing, majority_organs
     from amoseg.training.checkpoint import load_model as load_fold
 
-    networks, plans, label_maps, names = [], [], [], []
+    networks, plans, label_maps, names, decisions = [], [], [], [], []
     for folder in fold_folders(Path(model_dir), folds):
+        decisions.append(load_postprocessing(folder))
         network, plan, metadata = load_fold(folder, device)
         network.eval()
         networks.append(network)
@@ -104,4 +112,10 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
         raise AmosegError(f"{model_dir}: folds {names} were trained with different plans; predict with one")
     if any(labels != label_maps[0] for labels in label_maps):
         raise AmosegError(f"{model_dir}: folds {names} predict different label maps")
-    return Model(networks=tuple(networks), plan=plans[0], labels=label_maps[0], folds=tuple(names))
+    return Model(
+        networks=tuple(networks),
+        plan=plans[0],
+        labels=label_maps[0],
+        folds=tuple(names),
+        largest_component=tuple(organ for organ in majority_organs(decisions) if organ in label_maps[0]),
+    )

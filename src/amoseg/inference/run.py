@@ -156,7 +156,7 @@ def predict_jobs(
         for future in writing:
             future.result()
     if label_folder is not None and rank == 0:
-        write_json(Path(label_folder) / "dataset.json", _label_description(model))
+        write_json(Path(label_folder) / "dataset.json", _label_description(model, options))
     return records
 
 
@@ -244,10 +244,12 @@ def organ_statistics(image: Image, label, labels: dict[int, str]) -> dict:
     return result
 
 
-def _label_description(model: Model) -> dict:
+def _label_description(model: Model, options: PredictOptions) -> dict:
     return {
         "labels": {"background": 0, **{name: class_id for class_id, name in sorted(model.labels.items())}},
         "plan_id": model.plan.plan_id,
         "folds": list(model.folds),
+        # Which organs were cut to their largest component, so the outputs say how they were made.
+        "largest_component": list(model.largest_component) if options.postprocess else [],
         "file_ending": ".nii.gz",
     }

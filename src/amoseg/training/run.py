@@ -9,6 +9,8 @@ Run folder::
                   log.jsonl         one line per epoch
                   curves.png        loss and pseudo-Dice
                   checkpoint_{latest,best,final}.pt
+                  validation.json   whole-case Dice of the final network (training.final_validation)
+                  postprocessing.json  organs whose largest component alone is kept when predicting
 """
 
 from __future__ import annotations
@@ -181,11 +183,30 @@ def train(
         )
         result: TrainResult = fit(setup, resume_from)
         distributed.barrier()
+        if context.is_main:
+            # After the barrier the other ranks are free to leave: this uses no collective.
+            _validate_fold(fold_dir, config, val_cases, device, progress)
     finally:
         distributed.stop()
         _restore_determinism(previous)
         torch.set_num_threads(previous["threads"])
     return result
+
+
+def _validate_fold(fold_dir: Path, config: TrainConfig, val_cases: list[CacheCase], device, progress: bool):
+    """Final validation of the final checkpoint (validation.json, postprocessing.json).
+
+    Fold "all" trains on its validation cases: their Dice would flatter the model and a postprocessing
+    decision made on them would be biased, so it gets neither (copy a cross-validation fold's
+    postprocessing.json into it to apply one).
+    """
+    if str(config.fold) == "all" or not val_cases:
+        return
+    from amoseg.training.checkpoint import load_model
+    from amoseg.training.final_validation import final_validation
+
+    network, plan, _ = load_model(fold_dir, device, checkpoint="final")
+    final_validation(fold_dir, network, plan, val_cases, device, progress=progress)
 
 
 def _finished(fold_dir: Path, report: bool):

@@ -1,0 +1,272 @@
+"""``amoseg demo``: the whole life of an AMOS-style study on generated phantoms, within a time budget.
+
+phantoms -> check -> stats -> plan (cpu preset) -> preprocess -> train one model on CT and MR together
+(fold "all", the time left after the other steps) -> predict the held-out test cases -> evaluate DSC and
+NSD -> report. Each step runs through ``amoseg.api`` as the CLI would, is timed, and is recorded in
+``steps.json`` with the command that reproduces it, so the report can show how every artifact was made.
+
+A demo killed at any moment picks up where it stopped when run again: the phantoms and the cache are
+reused, training resumes from its latest checkpoint, and the later steps are redone.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from amoseg.data.phantom.writer import test_count
+from amoseg.errors import AmosegError
+
+#: The demo's target: mean DSC over the 15 organs on the phantom test cases, for CT and for MR.
+TARGET_DSC = 0.90
+#: Share of each modality's phantoms held out for testing.
+TEST_FRACTION = 0.25
+#: Seconds kept for prediction, evaluation and the report after training, per test case and fixed.
+SECONDS_AFTER_TRAINING_PER_CASE = 8.0
+SECONDS_AFTER_TRAINING = 30.0
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo does.
+
+    Attributes:
+        out: the study folder (created; reused by a second run).
+        minutes: wall-clock budget of the whole demo; training gets what the other steps leave.
+        n_ct, n_mr: phantom cases; a quarter of them (at least one per modality) are held out for testing.
+        seed: phantoms, splits, weights and patches.
+        tta: mirroring test-time augmentation when predicting (8 passes per window).
+        workers: processes for the data steps (None: the CPU count).
+    """
+
+    out: Path
+    minutes: float = 10.0
+    n_ct: int = 18
+    n_mr: int = 6
+    seed: int = 0
+    tta: bool = False
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.minutes > 0:
+            raise AmosegError(f"--minutes must be positive, not {self.minutes}")
+        if self.n_ct < 2 or self.n_mr < 2:
+            raise AmosegError("the demo needs at least 2 CT and 2 MR phantoms (one of each is held out)")
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """How the demo ended: mean DSC and NSD per modality on the test cases, and where the report is."""
+
+    mean_dsc: dict[str, float]
+    mean_nsd: dict[str, float]
+    report: Path
+    seconds: float
+
+    @property
+    def target_met(self) -> bool:
+        return all(not math.isnan(value) and value >= TARGET_DSC for value in self.mean_dsc.values())
+
+
+def run_demo(settings: DemoSettings, console=None) -> DemoResult:
+    """Run every step into ``settings.out``; returns the achieved figures.
+
+    Raises:
+        AmosegError: a step failed (the message names the step's input); or the dataset check failed.
+    """
+    from rich.console import Console
+
+    from amoseg import api
+    from amoseg.reporting.steps import Step, record_step
+
+    console = console or Console()
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    budget_s = settings.minutes * 60.0
+    paths = StudyPaths(out)
+    n_test = test_count(settings.n_ct, TEST_FRACTION) + test_count(settings.n_mr, TEST_FRACTION)
+
+    def step(name: str, command: str, outputs: tuple[Path, ...], action: Callable[[], Any]) -> Any:
+        console.rule(f"amoseg demo: {name}")
+        begin, when = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
+        value = action()
+        seconds = time.perf_counter() - begin
+        record_step(out, Step(name, command, round(seconds, 2), tuple(str(p) for p in outputs), when))
+        return value
+
+    seed, workers = settings.seed, settings.workers
+    if not (paths.dataset / "dataset.json").is_file():
+        step(
+            "phantoms",
+            f"amoseg phantom {paths.dataset} --ct {settings.n_ct} --mr {settings.n_mr} --seed {seed}",
+            (paths.dataset,),
+            lambda: api.phantom(
+                output=paths.dataset,
+                n_ct=settings.n_ct,
+                n_mr=settings.n_mr,
+                seed=seed,
+                test_fraction=TEST_FRACTION,
+                workers=workers,
+            ),
+        )
+    report = step(
+        "check",
+        f"amoseg check {paths.dataset} -o {paths.check}",
+        (paths.check,),
+        lambda: api.check(dataset=paths.dataset, output=paths.check, workers=workers),
+    )
+    if not report.ok:
+        raise AmosegError(f"{paths.dataset}: the generated dataset failed its check (see {paths.check})")
+    step(
+        "stats",
+        f"amoseg stats {paths.dataset} -o {paths.stats}",
+        (paths.stats,),
+        lambda: api.stats(dataset=paths.dataset, output=paths.stats, workers=workers),
+    )
+    plan = step(
+        "plan",
+        f"amoseg plan {paths.dataset} --preset cpu --stats {paths.stats} -o {paths.plan}",
+        (paths.plan,),
+        lambda: api.plan(
+            dataset=paths.dataset, preset="cpu", output=paths.plan, stats=paths.stats, workers=workers
+        ),
+    )
+    step(
+        "preprocess",
+        f"amoseg preprocess {paths.dataset} --plan {paths.plan} -o {paths.preprocessed}",
+        (paths.preprocessed / plan.plan_id,),
+        lambda: api.preprocess(
+            dataset=paths.dataset, plan=plan, output=paths.preprocessed, workers=workers
+        ),
+    )
+    reserve = SECONDS_AFTER_TRAINING + SECONDS_AFTER_TRAINING_PER_CASE * n_test
+    training_s = max(30.0, budget_s - (time.perf_counter() - started) - reserve)
+    resume = (paths.runs / "fold_all" / "checkpoint_latest.pt").is_file()
+    step(
+        "train",
+        f"amoseg train {paths.preprocessed} --plan {paths.plan} --fold all -o {paths.runs} "
+        f"--time-budget {training_s:.0f}s --seed {seed}" + (" --resume" if resume else ""),
+        (paths.runs / "fold_all",),
+        lambda: api.train(
+            preprocessed=paths.preprocessed,
+            plan=plan,
+            output=paths.runs,
+            fold="all",
+            time_budget=training_s,
+            resume=resume,
+            seed=seed,
+            device="cpu",
+        ),
+    )
+    tta_flag = "" if settings.tta else " --no-tta"
+    step(
+        "predict",
+        f"amoseg predict -i {paths.dataset / 'imagesTs'} -o {paths.predictions} -m {paths.runs}{tta_flag}",
+        (paths.predictions,),
+        lambda: api.predict(
+            input=paths.dataset / "imagesTs",
+            output=paths.predictions,
+            model=paths.runs,
+            tta=settings.tta,
+            device="cpu",
+        ),
+    )
+    evaluation = step(
+        "evaluate",
+        f"amoseg evaluate {paths.predictions} {paths.dataset / 'labelsTs'} -o {paths.evaluation}",
+        (paths.evaluation,),
+        lambda: _evaluate_fresh(paths, workers),
+    )
+    report_path = step(
+        "report",
+        f"amoseg report {out}",
+        (out / "report.html",),
+        lambda: api.report(study=out),
+    )
+    result = DemoResult(
+        mean_dsc={name: evaluation.groups[name].mean_dsc for name in ("CT", "MR")},
+        mean_nsd={name: evaluation.groups[name].mean_nsd for name in ("CT", "MR")},
+        report=Path(report_path),
+        seconds=time.perf_counter() - started,
+    )
+    _print_ending(console, evaluation, result, settings)
+    return result
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    """Where each step of a study writes, under one folder (the layout ``amoseg report`` reads)."""
+
+    root: Path
+
+    @property
+    def dataset(self) -> Path:
+        return self.root / "phantoms"
+
+    @property
+    def check(self) -> Path:
+        return self.root / "check.json"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plans.json"
+
+    @property
+    def preprocessed(self) -> Path:
+        return self.root / "preprocessed"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation"
+
+
+def _evaluate_fresh(paths: StudyPaths, workers: int | None):
+    """Evaluate into an empty folder: a rerun of the demo replaces the previous evaluation."""
+    import shutil
+
+    from amoseg import api
+
+    if paths.evaluation.exists():
+        shutil.rmtree(paths.evaluation)
+    return api.evaluate(
+        pred=paths.predictions, ref=paths.dataset / "labelsTs", output=paths.evaluation, workers=workers
+    )
+
+
+def _print_ending(console, evaluation, result: DemoResult, settings: DemoSettings) -> None:
+    from rich.markdown import Markdown
+
+    from amoseg.evaluation.outputs import summary_markdown
+
+    console.rule("amoseg demo: result")
+    console.print(Markdown(summary_markdown(evaluation)))
+    achieved = ", ".join(
+        f"{name} mean DSC {result.mean_dsc[name]:.3f} (NSD {result.mean_nsd[name]:.3f})" for name in ("CT", "MR")
+    )
+    verdict = (
+        f"target met (mean DSC >= {TARGET_DSC} for CT and for MR)"
+        if result.target_met
+        else f"TARGET MISSED: the demo aims at mean DSC >= {TARGET_DSC} for CT and for MR"
+    )
+    console.print(f"{achieved}; {verdict}.")
+    console.print(
+        f"Whole demo: {result.seconds / 60:.1f} min (budget {settings.minutes:g} min). Report: {result.report}"
+    )
