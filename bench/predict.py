@@ -5,9 +5,12 @@ path (read, preprocess, network, export, write) with a network of the chosen pre
 weights are random: timing and memory do not depend on them. The baseline is the network alone on the
 same windows (the same forward passes, flips included, without tiling, accumulation or export),
 measured in the same process. Each case runs in a fresh process so that its peak memory is its own.
+``--model RUN`` uses a trained model (and its plan) instead: a trained network puts each organ's
+probability in a small region, which the export exploits, so its export time is the realistic one.
 
     .venv/bin/python bench/predict.py --preset cpu
     .venv/bin/python bench/predict.py --preset cpu --case largest --no-tta
+    .venv/bin/python bench/predict.py --model demo_out/runs --no-tta
 
 Targets: end-to-end over network time under 1.3; peak memory for the largest case under 8 GiB.
 """
@@ -46,7 +49,7 @@ def _fingerprint(shape, spacing) -> dict:
     return {"dataset": "bench", "cases": cases, "foreground_intensity": {"CT": {**intensity, "max": 400.0}}}
 
 
-def measure(case: str, preset: str, mirror: bool, threads: int) -> dict:
+def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str | None = None) -> dict:
     import numpy as np
     import torch
 
@@ -62,10 +65,17 @@ def measure(case: str, preset: str, mirror: bool, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     shape, spacing = CASES[case]
-    plan = make_plan(_fingerprint(shape, spacing), preset)
-    torch.manual_seed(0)
-    network = build_network(plan).eval()
-    model = Model(networks=(network,), plan=plan, labels={i: o.name for i, o in ORGAN_BY_ID.items()})
+    if model_dir:
+        from amoseg.inference.model import load_model
+
+        model = load_model(model_dir)
+        plan, network = model.plan, model.networks[0]
+        preset = f"{plan.preset} (trained: {model_dir})"
+    else:
+        plan = make_plan(_fingerprint(shape, spacing), preset)
+        torch.manual_seed(0)
+        network = build_network(plan).eval()
+        model = Model(networks=(network,), plan=plan, labels={i: o.name for i, o in ORGAN_BY_ID.items()})
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / "case.nii.gz", Path(folder) / "out.nii.gz"
         image, _ = generate_case(1, "CT", seed=0, shape=shape, spacing=spacing)
@@ -133,10 +143,11 @@ def main() -> None:
     parser.add_argument("--preset", choices=["cpu", "fast", "fullres"], default="cpu")
     parser.add_argument("--no-tta", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", default=None, help="a trained run or fold folder (default: random weights)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.case, args.preset, not args.no_tta, args.threads)))
+        print(json.dumps(measure(args.case, args.preset, not args.no_tta, args.threads, args.model)))
         return
     command = [
         sys.executable,
@@ -151,6 +162,8 @@ def main() -> None:
     ]
     if args.no_tta:
         command.append("--no-tta")
+    if args.model:
+        command += ["--model", args.model]
     result = json.loads(
         subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     )

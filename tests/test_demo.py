@@ -21,7 +21,7 @@ def test_short_demo_runs_every_stage_reports_its_figures_and_resumes(tmp_path, c
 
     assert [step.name for step in read_steps(out)] == STEPS
     assert json.loads((out / "check.json").read_text())["ok"] is True
-    assert json.loads((out / "stats" / "stats.json").read_text())["meta"]["modalities"] == {"CT": 3, "MR": 1}
+    assert json.loads((out / "stats" / "stats.json").read_text())["meta"]["modalities"] == {"CT": 4, "MR": 2}
     assert (out / "runs" / "fold_all" / "checkpoint_final.pt").is_file()
 
     # Every test case is predicted on its image's exact grid.

@@ -1,0 +1,454 @@
+"""Real-data benchmark: one CT + MR model on BTCV CT and CHAOS MR, scored on held-out cases, and a CT-only model.
+
+The data are ../shared/data beside the clone (see its README.md): ``btcv-ct`` (24 CT cases, organs 1-12
+annotated) and ``chaos-mr`` (16 T2 MR cases, organs 1, 2, 3 and 6 annotated), both partially
+labelled. The two sets are planned together (their fingerprints merged), preprocessed into one cache
+and trained jointly on fold 0 of amoseg's five folds stratified by modality, with the partial-label
+loss, for ``--minutes`` of wall clock. Fold 0's validation cases are then predicted from their raw
+images and scored (DSC, NSD) per set, on the organs that set annotates only. The comparison is a
+CT-only model: same plan and budget, trained (fold "all") on the same CT training cases, scored on the
+same held-out CT cases. Predictions are scored as the argmax, without postprocessing: the joint
+fold's postprocessing.json is chosen on these same held-out cases and fold "all" has none.
+
+    .venv/bin/python bench/real_data.py                     # 45 minutes per model, both models
+    .venv/bin/python bench/real_data.py --max-cases 4 --minutes 1 --skip-ct-only   # smoke run
+
+Outputs in --work (default ./real_data_work; a rerun reuses the caches and resumes training):
+results.json, results.md (a table for docs/benchmarks.md), curves.png (pseudo-Dice against minutes).
+
+Target: mean DSC over the annotated organs of at least 0.80 on CT and on MR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+SETS = ("btcv-ct", "chaos-mr")
+TARGET_MEAN_DSC = 0.80
+CURVE_POINTS = 8
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def link_dataset(source: Path, target: Path, case_ids: list[str]) -> Path:
+    """A dataset folder of ``case_ids`` only: links to the source's files and its dataset.json
+    without the case list (the folders are scanned instead: a listed path may not leave the folder).
+    """
+    from amoseg.data.layout import discover
+
+    shutil.rmtree(target, ignore_errors=True)
+    meta = json.loads((source / "dataset.json").read_text(encoding="utf-8"))
+    for key in ("training", "validation", "test"):
+        meta.pop(key, None)
+    meta["numTraining"] = len(case_ids)
+    meta["absent_in_case"] = {k: v for k, v in meta.get("absent_in_case", {}).items() if k in case_ids}
+    cases = {case.case_id: case for case in discover(source).labelled_cases}
+    for case_id in case_ids:
+        for path, folder in ((cases[case_id].image, "imagesTr"), (cases[case_id].label, "labelsTr")):
+            (target / folder).mkdir(parents=True, exist_ok=True)
+            try:
+                (target / folder / path.name).symlink_to(path.resolve())
+            except OSError:  # no symlinks here (some Windows set-ups): copy instead
+                shutil.copy2(path, target / folder / path.name)
+    (target / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def joint_plan(roots: dict[str, Path], preset: str, stats: Path):
+    """Plan the sets together: each set's fingerprint (``amoseg stats``), merged, then ``make_plan``."""
+    from amoseg.data.describe import describe_dataset
+    from amoseg.data.fingerprint import merge_fingerprints
+    from amoseg.planning import make_plan
+    from amoseg.planning.dataset import FINGERPRINT_FILE, read_fingerprint, with_canonical_axes
+
+    fingerprints = []
+    for name, root in roots.items():
+        if not (stats / name / FINGERPRINT_FILE).is_file():
+            describe_dataset(root, stats / name, plots=False)
+        fingerprints.append(with_canonical_axes(read_fingerprint(stats / name / FINGERPRINT_FILE), root))
+    return make_plan(merge_fingerprints(fingerprints), preset)
+
+
+def held_out_cases(cache_root: Path, plan, runs: Path, seed: int) -> list[str]:
+    """Fold 0's validation cases, from ``runs/splits.json`` (made here as the trainer makes it)."""
+    from amoseg.training.dataset import find_cache, index_cases
+    from amoseg.training.splits import fold_cases, load_or_make_splits
+
+    cases = index_cases(find_cache(cache_root, plan), plan)
+    splits = load_or_make_splits(runs, {case.case_id: case.modality for case in cases}, seed)
+    return fold_cases(splits, "0")[1]
+
+
+def train(cache_root: Path, plan, runs: Path, fold: str, args) -> dict:
+    """Train (or resume) one fold for the budget; what it did, with its pseudo-Dice curve."""
+    from amoseg import api
+    from amoseg.training.log import read_log
+
+    fold_dir = runs / f"fold_{fold}"
+    result = api.train(
+        preprocessed=cache_root,
+        plan=plan,
+        output=runs,
+        fold=fold,
+        time_budget=args.minutes * 60,
+        device=args.device,
+        resume=any(fold_dir.glob("checkpoint_*.pt")),
+        seed=args.seed,
+    )
+    curve = [
+        {
+            "minutes": round(record["elapsed_seconds"] / 60, 2),
+            "epoch": record["epoch"],
+            "iteration": record["iteration"],
+            "mean_pseudo_dice": record["mean_pseudo_dice"],
+        }
+        for record in read_log(fold_dir)
+    ]
+    return {
+        "fold": fold,
+        "iterations": result.iterations,
+        "epochs": result.epochs,
+        "minutes": round(result.elapsed_seconds / 60, 2),
+        "stopped_by": result.stopped_by,
+        "final_pseudo_dice": _number(result.mean_pseudo_dice),
+        "best_ema_pseudo_dice": _number(result.best_ema_dice),
+        "curve": curve,
+    }
+
+
+def score(model: Path, held_out: Path, modality: str, labels: list[int], out: Path, args) -> dict:
+    """Predict the held-out images from the raw files and score them on ``labels`` only."""
+    from amoseg import api
+    from amoseg.evaluation import evaluate_folder, write_outputs
+
+    predictions = out / "predictions"
+    records = api.predict(
+        input=held_out / "imagesTr",
+        output=predictions,
+        model=model,
+        tta=args.tta,
+        device=args.device,
+        modality=modality,
+        postprocess=False,
+    )
+    evaluation = evaluate_folder(predictions, held_out / "labelsTr", labels=labels)
+    write_outputs(evaluation, out / "evaluation")
+    summary = evaluation.groups["all"]
+    mean_dsc = _number(summary.mean_dsc)
+    stages = {stage for record in records for stage in record["seconds"]}
+    return {
+        "cases": [case.case_id for case in evaluation.cases],
+        "predict_seconds_per_case": {
+            stage: round(sum(r["seconds"].get(stage, 0.0) for r in records) / len(records), 2)
+            for stage in sorted(stages)
+        },
+        "organs": {
+            organ.name: {
+                "dsc": _number(organ.dsc_mean),
+                "nsd": _number(organ.nsd_mean),
+                "scored": organ.scored,
+            }
+            for organ in summary.organs
+        },
+        "mean_dsc": mean_dsc,
+        "mean_nsd": _number(summary.mean_nsd),
+        "target": TARGET_MEAN_DSC,
+        "target_met": mean_dsc is not None and mean_dsc >= TARGET_MEAN_DSC,
+    }
+
+
+def run(args, work: Path) -> dict:
+    """The whole benchmark; returns what results.json holds."""
+    from amoseg import api
+    from amoseg.data.layout import discover
+
+    found = {name: discover(args.data / name) for name in SETS}
+    chosen = {name: sorted(c.case_id for c in found[name].labelled_cases)[: args.max_cases] for name in SETS}
+    check_work_folder(work, {"preset": args.preset, "seed": args.seed, "cases": chosen})
+    roots = {name: link_dataset(args.data / name, work / "data" / name, chosen[name]) for name in SETS}
+    plan = joint_plan(roots, args.preset, work / "stats")
+    plan.save(work / "plans.json")
+    for root in roots.values():
+        api.preprocess(dataset=root, plan=plan, output=work / "preprocessed")
+    held_out = held_out_cases(work / "preprocessed", plan, work / "runs", args.seed)
+    sets = {
+        name: {
+            "modality": found[name].modality,
+            "labels": list(found[name].annotated_labels),
+            "cases": len(chosen[name]),
+            "held_out": [case for case in held_out if case in chosen[name]],
+        }
+        for name in SETS
+    }
+    for name in SETS:
+        link_dataset(args.data / name, work / "held_out" / name, sets[name]["held_out"])
+
+    training = train(work / "preprocessed", plan, work / "runs", "0", args)
+    training["training_cases"] = sum(sets[name]["cases"] - len(sets[name]["held_out"]) for name in SETS)
+    models = {
+        "joint": {
+            "training": training,
+            "scores": score_sets(work / "runs" / "fold_0", sets, work, "joint", args),
+        }
+    }
+    if not args.skip_ct_only and sets["btcv-ct"]["held_out"]:
+        models["ct_only"] = ct_only_model(args, work, plan, chosen["btcv-ct"], sets)
+    return {**describe_run(args, plan), "sets": sets, "target_mean_dsc": TARGET_MEAN_DSC, "models": models}
+
+
+def ct_only_model(args, work: Path, plan, ct_cases: list[str], sets: dict) -> dict:
+    """Same plan and budget, trained (fold "all") on the joint model's CT training cases only."""
+    from amoseg import api
+
+    training_cases = [case for case in ct_cases if case not in sets["btcv-ct"]["held_out"]]
+    root = link_dataset(args.data / "btcv-ct", work / "ct_only" / "data" / "btcv-ct", training_cases)
+    api.preprocess(dataset=root, plan=plan, output=work / "ct_only" / "preprocessed")
+    training = train(work / "ct_only" / "preprocessed", plan, work / "ct_only" / "runs", "all", args)
+    training["training_cases"] = len(training_cases)
+    model = work / "ct_only" / "runs" / "fold_all"
+    return {
+        "training": training,
+        "scores": score_sets(model, {"btcv-ct": sets["btcv-ct"]}, work, "ct_only", args),
+    }
+
+
+def score_sets(model: Path, sets: dict, work: Path, name: str, args) -> dict:
+    """Each set's held-out scores (sets without held-out cases are left out)."""
+    return {
+        data: score(
+            model, work / "held_out" / data, about["modality"], about["labels"], work / name / data, args
+        )
+        for data, about in sets.items()
+        if about["held_out"]
+    }
+
+
+def check_work_folder(work: Path, selection: dict) -> None:
+    """Refuse a --work made with other cases, preset or seed: its caches and splits would not match."""
+    path = work / "selection.json"
+    if path.is_file() and json.loads(path.read_text(encoding="utf-8")) != selection:
+        sys.exit(
+            f"{work} was made with other cases, preset or seed ({path}); pass another --work or delete it"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(selection, indent=2) + "\n", encoding="utf-8")
+
+
+def describe_run(args, plan) -> dict:
+    """Date, command, budget, machine and plan: what a reader needs to rerun or compare."""
+    import torch
+
+    machine = {"cpu_cores": os.cpu_count(), "torch": torch.__version__, "device": args.device}
+    if args.device == "cuda" and torch.cuda.is_available():
+        machine["gpu"] = torch.cuda.get_device_name()
+    return {
+        "date": datetime.date.today().isoformat(),
+        "command": shlex.join(["python", "bench/real_data.py", *sys.argv[1:]]),
+        "minutes_per_model": args.minutes,
+        "preset": args.preset,
+        "tta": args.tta,
+        "seed": args.seed,
+        "max_cases": args.max_cases,
+        "machine": machine,
+        "plan": {
+            "plan_id": plan.plan_id,
+            "dataset": plan.dataset,
+            "target_spacing_mm": list(plan.target_spacing_mm),
+            "patch_size": list(plan.patch_size),
+            "batch_size": plan.batch_size,
+        },
+    }
+
+
+def _number(value) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+# -- printing and files ------------------------------------------------------------------------------
+
+MODEL_TITLES = {"joint": "joint model", "ct_only": "CT-only model"}
+
+
+def score_columns(results: dict) -> list[tuple[str, str]]:
+    """(set, model) for every score there is, in set order."""
+    return [
+        (name, model)
+        for name in SETS
+        for model in results["models"]
+        if name in results["models"][model]["scores"]
+    ]
+
+
+def score_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows (per organ, then the means) of DSC / NSD for each set and model."""
+    from amoseg.labels import ORGAN_BY_ID
+
+    columns = score_columns(results)
+    header = ["organ"] + [
+        f"{results['sets'][name]['modality']}, {MODEL_TITLES[model]}: DSC / NSD" for name, model in columns
+    ]
+    labels = sorted({label for name in SETS for label in results["sets"][name]["labels"]})
+    rows = []
+    for label in labels:
+        organ = ORGAN_BY_ID[label]
+        cells = []
+        for name, model in columns:
+            scores = results["models"][model]["scores"][name]["organs"].get(organ.name)
+            cells.append("-" if scores is None else f"{_text(scores['dsc'])} / {_text(scores['nsd'])}")
+        rows.append([organ.title, *cells])
+    means = [results["models"][model]["scores"][name] for name, model in columns]
+    rows.append(["mean", *(f"{_text(s['mean_dsc'])} / {_text(s['mean_nsd'])}" for s in means)])
+    rows.append(
+        [f"target DSC {TARGET_MEAN_DSC:.2f}", *("met" if s["target_met"] else "not met" for s in means)]
+    )
+    return header, rows
+
+
+def training_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["model", "fold", "training cases", "minutes", "iterations", "epochs", "final pseudo-Dice"]
+    rows = []
+    for model, record in results["models"].items():
+        run = record["training"]
+        numbers = (run["training_cases"], f"{run['minutes']:.1f}", run["iterations"], run["epochs"])
+        rows.append([MODEL_TITLES[model], run["fold"], *map(str, numbers), _text(run["final_pseudo_dice"])])
+    return header, rows
+
+
+def curve_lines(results: dict) -> list[str]:
+    """The pseudo-Dice curve of each model in a few points: what more time would give."""
+    return [
+        f"{MODEL_TITLES[model]} pseudo-Dice by minute: "
+        + ", ".join(
+            f"{p['minutes']:.1f}: {_text(p['mean_pseudo_dice'])}" for p in few(record["training"]["curve"])
+        )
+        for model, record in results["models"].items()
+    ]
+
+
+def few(curve: list[dict], count: int = CURVE_POINTS) -> list[dict]:
+    """At most ``count`` points, evenly spread, the first and the last included."""
+    if len(curve) <= count:
+        return curve
+    return [curve[round(index * (len(curve) - 1) / (count - 1))] for index in range(count)]
+
+
+def _text(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def summary_line(results: dict) -> str:
+    sets = results["sets"]
+    held = ", ".join(f"{len(sets[n]['held_out'])} of {sets[n]['cases']} {sets[n]['modality']}" for n in SETS)
+    organs = "; ".join(f"{sets[n]['modality']} {', '.join(map(str, sets[n]['labels']))}" for n in SETS)
+    machine = results["machine"]
+    device = machine.get("gpu", f"{machine['cpu_cores']} CPU cores")
+    plan = results["plan"]
+    return (
+        f"{results['date']}, `{results['command']}`: {results['minutes_per_model']:g} min per model on {device} "
+        f"(torch {machine['torch']}), preset {results['preset']} (plan {plan['plan_id']}, patch "
+        f"{'x'.join(map(str, plan['patch_size']))}), {'with' if results['tta'] else 'no'} TTA. Held out (fold 0, "
+        f"stratified by modality): {held} cases; scored on the organs each set annotates ({organs})."
+    )
+
+
+def print_results(results: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for title, (header, rows) in (
+        ("Held-out DSC / NSD per organ", score_rows(results)),
+        ("Training (pseudo-Dice on validation patches)", training_rows(results)),
+    ):
+        table = Table(title=title)
+        for column in header:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for line in [*curve_lines(results), summary_line(results)]:
+        console.print(line, markup=False, highlight=False)
+
+
+def markdown(results: dict) -> str:
+    def table(header: list[str], rows: list[list[str]]) -> str:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+    return (
+        f"### Real data: BTCV CT + CHAOS MR\n\n{summary_line(results)}\n\n"
+        f"{table(*score_rows(results))}\n\n{table(*training_rows(results))}\n\n"
+        + "".join(f"- {line}\n" for line in curve_lines(results))
+        + "\nPseudo-Dice: mean over organs on fixed validation patches during training; the CT-only model "
+        "(fold all) validates on some of its own training cases, so its curve is optimistic.\n"
+    )
+
+
+def plot_curves(results: dict, path: Path) -> None:
+    from amoseg.reporting.figures import pyplot, save_png
+
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for model, record in results["models"].items():
+        curve = record["training"]["curve"]
+        values = [math.nan if p["mean_pseudo_dice"] is None else p["mean_pseudo_dice"] for p in curve]
+        axes.plot([p["minutes"] for p in curve], values, marker=".", label=MODEL_TITLES[model])
+    axes.set_xlabel("training minutes")
+    axes.set_ylabel("mean pseudo-Dice (validation patches)")
+    axes.set_xlim(left=0)
+    axes.set_ylim(0, 1)
+    axes.set_title("Real data: joint CT+MR model against CT-only", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    save_png(figure, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding btcv-ct and chaos-mr")
+    parser.add_argument("--work", type=Path, default=Path("real_data_work"), help="outputs and caches")
+    parser.add_argument("--minutes", type=float, default=45.0, help="training wall clock per model")
+    parser.add_argument("--preset", choices=["cpu", "fast"], default="cpu")
+    parser.add_argument("--tta", action="store_true", help="mirror test-time augmentation when predicting")
+    parser.add_argument("--skip-ct-only", action="store_true", help="leave the CT-only comparison out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-cases", type=int, help="at most N cases per set (smoke runs)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    args = parser.parse_args()
+    missing = [name for name in SETS if not (args.data / name / "dataset.json").is_file()]
+    if missing:
+        print(
+            f"real data not found: {', '.join(str(args.data / name) for name in missing)} missing. This benchmark "
+            "needs the shared data folder beside the clone (../shared/data with btcv-ct/ and chaos-mr/, "
+            "see its README.md) or --data pointing at it.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    if args.max_cases is not None and args.max_cases < 2:
+        parser.error("--max-cases must be at least 2: fold 0 needs training and held-out cases")
+    if args.minutes <= 0:
+        parser.error("--minutes must be positive")
+
+    from amoseg.errors import AmosegError
+
+    work = args.work.resolve()
+    try:
+        results = run(args, work)
+    except AmosegError as error:
+        sys.exit(f"error: {error}")
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (work / "results.md").write_text(markdown(results), encoding="utf-8")
+    plot_curves(results, work / "curves.png")
+    print_results(results)
+    print(f"Written: {work / 'results.json'}, {work / 'results.md'}, {work / 'curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
