@@ -204,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the fold from checkpoint_latest.pt")
     train.add_argument("--residual", action="store_true", help="residual encoder blocks (ResEnc U-Net)")
     train.add_argument("--compile", action="store_true", help="torch.compile the network")
-    train.add_argument("--no-amp", action="store_true", help="float32 on CUDA instead of bf16/fp16 autocast")
+    train.add_argument(
+        "--no-amp", action="store_true", help="float32 instead of bf16/fp16 autocast (CUDA, CPUs with bf16)"
+    )
     train.add_argument("--seed", type=int, default=0, help="seed for weights, splits, patches, augmentation")
     train.add_argument("--iterations-per-epoch", type=int, help="training steps per epoch")
     train.add_argument("--batch-size", type=int, help="patches per step (default: the plan's)")

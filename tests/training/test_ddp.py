@@ -20,7 +20,7 @@ def test_two_ranks_hold_identical_weights_and_only_rank_0_writes(tiny_cache, tmp
         "-m", "amoseg", "train", str(root), "--plan", str(plans_json), "-o", str(output),
         "--epochs", "2", "--iterations-per-epoch", "3", "--device", "cpu",
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("Training fold 0") == 1  # rank 0 alone reports
     fold = output / "fold_0"
