@@ -84,6 +84,7 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
 
     from amoseg import api
     from amoseg.reporting.steps import Step, record_step
+    from amoseg.reporting.study import StudyPaths
 
     console = console or Console()
     out = Path(settings.out)
@@ -198,46 +199,7 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
     return result
 
 
-@dataclass(frozen=True)
-class StudyPaths:
-    """Where each step of a study writes, under one folder (the layout ``amoseg report`` reads)."""
-
-    root: Path
-
-    @property
-    def dataset(self) -> Path:
-        return self.root / "phantoms"
-
-    @property
-    def check(self) -> Path:
-        return self.root / "check.json"
-
-    @property
-    def stats(self) -> Path:
-        return self.root / "stats"
-
-    @property
-    def plan(self) -> Path:
-        return self.root / "plans.json"
-
-    @property
-    def preprocessed(self) -> Path:
-        return self.root / "preprocessed"
-
-    @property
-    def runs(self) -> Path:
-        return self.root / "runs"
-
-    @property
-    def predictions(self) -> Path:
-        return self.root / "predictions"
-
-    @property
-    def evaluation(self) -> Path:
-        return self.root / "evaluation"
-
-
-def _evaluate_fresh(paths: StudyPaths, workers: int | None):
+def _evaluate_fresh(paths, workers: int | None):
     """Evaluate into an empty folder: a rerun of the demo replaces the previous evaluation."""
     import shutil
 

@@ -31,7 +31,7 @@ class Scores:
 
 
 def load_scores(files: StudyFiles) -> Scores:
-    path = files.evaluation / "per_case.csv"
+    path = files.layout.evaluation / "per_case.csv"
     if not path.is_file():
         return Scores((), f"`{path}` not found: per-case scores are written by {_EVALUATE}.")
     try:
@@ -47,7 +47,7 @@ def evaluation_section(files: StudyFiles, scores: Scores) -> str:
     from amoseg.reporting.figures import figure_png
     from amoseg.reporting.score_plots import modality_boxplot_figure
 
-    parts = [_summary_tables(files.evaluation / "summary.json")]
+    parts = [_summary_tables(files.layout.evaluation / "summary.json")]
     if scores.problem:
         parts.append(html.missing(scores.problem))
     else:
@@ -159,10 +159,12 @@ def _case_views(files: StudyFiles, mean: CaseMean) -> str:
         return html.missing(str(error))
     if case is None or not case.image.exists():
         return html.missing(f"No image of {mean.case_id} found in the dataset `{files.dataset}`.")
-    predictions = case_ids_in_folder(files.predictions, known_case_ids=[mean.case_id]).get(mean.case_id)
+    predictions = case_ids_in_folder(files.layout.predictions, known_case_ids=[mean.case_id]).get(
+        mean.case_id
+    )
     if not predictions:
         return html.missing(
-            f"No prediction of {mean.case_id} found in `{files.predictions}` (written by `amoseg predict`)."
+            f"No prediction of {mean.case_id} found in `{files.layout.predictions}` (written by `amoseg predict`)."
         )
     reference = case.label if case.label is not None and case.label.exists() else None
     try:

@@ -53,8 +53,8 @@ def study_section(files: StudyFiles, created: datetime) -> str:
 
 
 def dataset_section(files: StudyFiles) -> str:
-    parts = [_check_summary(files.check)]
-    markdown, json_path = files.stats / "stats.md", files.stats / "stats.json"
+    parts = [_check_summary(files.layout.check)]
+    markdown, json_path = files.layout.stats / "stats.md", files.layout.stats / "stats.json"
     if markdown.is_file():
         parts.append(html.markdown_to_html(markdown.read_text(encoding="utf-8")))
     elif json_path.is_file():
@@ -65,9 +65,9 @@ def dataset_section(files: StudyFiles) -> str:
                 f"`{markdown}` and `{json_path}` not found: the dataset card is written by `amoseg stats`."
             )
         )
-    plots = [files.stats / name for name in STATS_PLOTS if (files.stats / name).is_file()]
-    if files.stats.is_dir():
-        plots += sorted(path for path in files.stats.glob("*.png") if path not in plots)
+    plots = [files.layout.stats / name for name in STATS_PLOTS if (files.layout.stats / name).is_file()]
+    if files.layout.stats.is_dir():
+        plots += sorted(path for path in files.layout.stats.glob("*.png") if path not in plots)
     parts += [_embedded(path, path.stem.replace("_", " ")) for path in plots]
     return "\n".join(parts)
 
@@ -214,7 +214,7 @@ def steps_section(files: StudyFiles) -> str:
         return html.missing(str(error))
     if not steps:
         return html.missing(
-            f"`{files.steps}` not found: `amoseg demo` writes it; a study made step by step has none."
+            f"`{files.layout.steps}` not found: `amoseg demo` writes it; a study made step by step has none."
         )
     rows = [
         (step.name, step.command, f"{step.seconds:.2f}", ", ".join(step.outputs), step.started)

@@ -19,6 +19,49 @@ DEMO_DATASET = "phantoms"
 
 
 @dataclass(frozen=True)
+class StudyPaths:
+    """Where each step of a study writes, under one folder (the layout ``amoseg report`` reads)."""
+
+    root: Path
+
+    @property
+    def dataset(self) -> Path:
+        return self.root / DEMO_DATASET
+
+    @property
+    def check(self) -> Path:
+        return self.root / "check.json"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plans.json"
+
+    @property
+    def preprocessed(self) -> Path:
+        return self.root / "preprocessed"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions"
+
+    @property
+    def evaluation(self) -> Path:
+        return self.root / "evaluation"
+
+    @property
+    def steps(self) -> Path:
+        return self.root / STEPS_FILE
+
+
+@dataclass(frozen=True)
 class StudyFiles:
     """The paths of a study's artifacts; a path may not exist (its section then says so).
 
@@ -35,41 +78,27 @@ class StudyFiles:
     folds: tuple[Path, ...]
 
     @property
-    def check(self) -> Path:
-        return self.root / "check.json"
-
-    @property
-    def stats(self) -> Path:
-        return self.root / "stats"
-
-    @property
-    def predictions(self) -> Path:
-        return self.root / "predictions"
-
-    @property
-    def evaluation(self) -> Path:
-        return self.root / "evaluation"
-
-    @property
-    def steps(self) -> Path:
-        return self.root / STEPS_FILE
+    def layout(self) -> StudyPaths:
+        """Where the stages write inside the study (the fixed part of the layout)."""
+        return StudyPaths(self.root)
 
     def found(self) -> list[Path]:
         """The artifacts that exist; an empty list means the folder is not a study."""
+        layout = self.layout
         candidates = [
-            self.check,
-            self.stats / "stats.json",
-            self.stats / "stats.md",
-            self.evaluation / "per_case.csv",
-            self.evaluation / "summary.json",
-            self.steps,
+            layout.check,
+            layout.stats / "stats.json",
+            layout.stats / "stats.md",
+            layout.evaluation / "per_case.csv",
+            layout.evaluation / "summary.json",
+            layout.steps,
         ]
         found = [path for path in candidates if path.is_file()]
         if self.plan is not None:
             found.append(self.plan)
         found += [fold / "log.jsonl" for fold in self.folds]
-        if self.predictions.is_dir():
-            found.append(self.predictions)
+        if layout.predictions.is_dir():
+            found.append(layout.predictions)
         return found
 
 
