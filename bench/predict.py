@@ -112,9 +112,11 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
     )
     start = time.perf_counter()
     with torch.inference_mode():
-        for _ in range(0, windows, options.windows_per_batch):
-            for axes in flips:
-                torch.softmax(network(torch.flip(batch, [a + 2 for a in axes]) if axes else batch), dim=1)
+        for fold_network in model.networks:  # every fold, as the prediction runs them all
+            for _ in range(0, windows, options.windows_per_batch):
+                for axes in flips:
+                    flipped = torch.flip(batch, [a + 2 for a in axes]) if axes else batch
+                    torch.softmax(fold_network(flipped), dim=1)
     network_s = time.perf_counter() - start
     return {
         "case": case,
@@ -143,7 +145,9 @@ def main() -> None:
     parser.add_argument("--preset", choices=["cpu", "fast", "fullres"], default="cpu")
     parser.add_argument("--no-tta", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--model", default=None, help="a trained run or fold folder (default: random weights)")
+    parser.add_argument(
+        "--model", default=None, help="a trained run or fold folder (default: random weights)"
+    )
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:

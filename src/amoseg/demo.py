@@ -200,16 +200,25 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
 
 
 def _evaluate_fresh(paths, workers: int | None):
-    """Evaluate into an empty folder: a rerun of the demo replaces the previous evaluation."""
+    """Evaluate into a new folder, then swap it in: a rerun replaces the previous evaluation, and a
+    failed one leaves it as it was."""
     import shutil
 
     from amoseg import api
+    from amoseg.evaluation.outputs import print_summary
 
-    if paths.evaluation.exists():
-        shutil.rmtree(paths.evaluation)
-    return api.evaluate(
-        pred=paths.predictions, ref=paths.dataset / "labelsTs", output=paths.evaluation, workers=workers
+    fresh = paths.evaluation.with_name(f".{paths.evaluation.name}.new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    evaluation = api.evaluate(
+        pred=paths.predictions, ref=paths.dataset / "labelsTs", output=fresh, workers=workers, quiet=True
     )
+    old = paths.evaluation.with_name(f".{paths.evaluation.name}.old")
+    if paths.evaluation.exists():
+        paths.evaluation.replace(old)
+    fresh.replace(paths.evaluation)
+    shutil.rmtree(old, ignore_errors=True)
+    print_summary(evaluation, paths.evaluation)
+    return evaluation
 
 
 def _print_ending(console, evaluation, result: DemoResult, settings: DemoSettings) -> None:

@@ -24,7 +24,8 @@ from amoseg.labels import ORGAN_BY_NAME
 from amoseg.reporting.html import PNG_SIGNATURE, markdown_to_html, table
 from amoseg.reporting.report import SECTION_IDS
 from amoseg.reporting.scores import CaseMean, best_and_worst
-from amoseg.reporting.steps import Step, record_step
+from amoseg.reporting.steps import Step, read_steps, record_step
+from amoseg.training.log import read_log
 
 # How each training case's prediction is spoiled: (voxels to roll along x, organs to erode, organs to drop).
 SPOILED = {
@@ -197,11 +198,12 @@ def test_plan_and_training_figures(report, study):
     assert fields["Preset"] == "cpu"
     assert fields["Batch size"] == str(plan.batch_size)
     assert fields["Filters per stage"] == ", ".join(map(str, plan.network.filters))
+    last = read_log(study / "runs" / "fold_0")[-1]
     training = dict(report.sections["training"]["table_ids"]["training-fold_0"][1:])
-    assert training["Epochs"] == "3 of 3"
-    assert training["Iterations"] == "150"
+    assert training["Epochs"].startswith(f"{last['epoch']} of ")
+    assert training["Iterations"] == str(last["iteration"])
     organs = report.sections["training"]["table_ids"]["training-fold_0-organs"][1:]
-    assert len(organs) == 15 and organs[0] == ["Spleen", f"{0.63:.4f}"]
+    assert len(organs) == 15 and organs[0] == ["Spleen", f"{last['pseudo_dice']['spleen']:.4f}"]
     assert len(report.sections["training"]["images"]) == 1
 
 
@@ -210,7 +212,13 @@ def test_dsc_and_nsd_tables_equal_the_per_case_means(report, study):
     for metric in ("dsc", "nsd"):
         table_rows = report.sections["evaluation"]["table_ids"][f"evaluation-{metric}"]
         header, body = table_rows[0], table_rows[1:]
-        assert header[1].startswith("CT (3 cases)") and header[2].startswith("MR (1 case)")
+        cases = {
+            modality: len({row["case"] for row in rows if row["modality"] == modality})
+            for modality in ("CT", "MR")
+        }
+        assert header[1].startswith(f"CT ({cases['CT']} case") and header[2].startswith(
+            f"MR ({cases['MR']} case"
+        )
         organs = {row[0]: row for row in body}
         for organ, entry in ORGAN_BY_NAME.items():
             for column, modality in ((1, "CT"), (2, "MR")):
@@ -241,10 +249,11 @@ def test_best_and_worst_cases_are_named(report, study):
     assert len(report.sections["cases"]["images"]) == 4, "prediction and reference for each case"
 
 
-def test_steps_table(report):
+def test_steps_table(report, study):
+    steps = read_steps(study)
     rows = report.sections["steps"]["table_ids"]["steps-table"]
-    assert [row[0] for row in rows[1:]] == ["stats", "plan", "evaluate", "total"]
-    assert rows[-1][2] == "4.20"
+    assert [row[0] for row in rows[1:]] == [*(step.name for step in steps), "total"]
+    assert rows[-1][2] == f"{sum(step.seconds for step in steps):.2f}"
 
 
 def test_missing_pieces_are_named(study, tmp_path):

@@ -7,8 +7,9 @@ import torch
 
 from amoseg.errors import AmosegError
 from amoseg.planning.plan import Plan
+from amoseg.training import optim
 from amoseg.training.config import TrainConfig
-from amoseg.training.optim import autocast_dtype, cpu_has_native_bf16, make_optimizer, poly_lr
+from amoseg.training.optim import autocast_dtype, make_optimizer, poly_lr
 
 
 def test_sgd_is_nnunets_and_adamw_is_selectable():
@@ -58,8 +59,23 @@ def test_cpu_preset_trains_with_adamw_and_warmup_gpu_presets_with_sgd(make_tiny_
     assert TrainConfig.for_plan(cpu_plan, optimizer="sgd", initial_lr=0.01).optimizer == "sgd"
 
 
-def test_autocast_on_cpu_follows_native_bf16_support():
+@pytest.mark.parametrize("native", [True, False])
+def test_autocast_on_cpu_follows_native_bf16_support(monkeypatch, native):
+    monkeypatch.setattr(optim, "cpu_has_native_bf16", lambda: native)
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, amp=False) is None
-    assert autocast_dtype(cpu, amp=True) == (torch.bfloat16 if cpu_has_native_bf16() else None)
+    assert autocast_dtype(cpu, amp=True) == (torch.bfloat16 if native else None)
     assert autocast_dtype(torch.device("mps"), amp=True) is None
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\nprocessor\t: 1\n")
+    skylake = tmp_path / "skylake"
+    skylake.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512bw avx512vl avx512dq\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert "avx512_bf16" in optim.cpu_flags(str(x86)) & optim.NATIVE_BF16_FLAGS
+    assert not optim.cpu_flags(str(skylake)) & optim.NATIVE_BF16_FLAGS
+    assert "bf16" in optim.cpu_flags(str(arm)) & optim.NATIVE_BF16_FLAGS
+    assert optim.cpu_flags(str(tmp_path / "missing")) == frozenset()

@@ -250,6 +250,10 @@ def _label_description(model: Model, options: PredictOptions) -> dict:
         "plan_id": model.plan.plan_id,
         "folds": list(model.folds),
         # Which organs were cut to their largest component, so the outputs say how they were made.
-        "largest_component": list(model.largest_component) if options.postprocess else [],
+        "largest_component": [
+            organ
+            for organ in (model.largest_component if options.postprocess else ())
+            if model.keep is None or organ in model.keep
+        ],
         "file_ending": ".nii.gz",
     }

@@ -174,6 +174,7 @@ def _case_views(files: StudyFiles, mean: CaseMean) -> str:
 
 
 def _render(image_path: Path, prediction_path: Path, reference_path: Path | None, mean: CaseMean) -> str:
+    from amoseg.evaluation.case import require_same_grid
     from amoseg.io.sitk_io import read_image, read_label
     from amoseg.reporting.figures import figure_png
     from amoseg.reporting.preview import organ_centre, preview_figure
@@ -182,11 +183,11 @@ def _render(image_path: Path, prediction_path: Path, reference_path: Path | None
     prediction = read_label(prediction_path)
     reference = read_label(reference_path) if reference_path is not None else None
     for label, path in ((prediction, prediction_path), (reference, reference_path)):
-        if label is not None and label.array.shape != image.array.shape:
-            return html.missing(
-                f"`{path}` has shape {label.array.shape}, its image `{image_path}` {image.array.shape}: "
-                "not drawn."
-            )
+        if label is not None:
+            try:
+                require_same_grid(image.geometry, label.geometry, path, image_path)
+            except AmosegError as error:
+                return html.missing(f"{error}: not drawn.")
     # The reference's centre for both views, so prediction and reference are compared on the same slices.
     centre = organ_centre((reference if reference is not None else prediction).array)
     parts = []

@@ -44,8 +44,15 @@ def read_per_case(path: Path) -> list[ScoreRow]:
     """The rows of an ``amoseg evaluate`` per_case.csv.
 
     Raises:
-        InputError: a required column is missing or a cell is not a number.
+        InputError: unreadable, a required column is missing or a cell is not a number.
     """
+    try:
+        return _read_rows(path)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise InputError(path, f"unreadable per_case.csv ({error})") from None
+
+
+def _read_rows(path: Path) -> list[ScoreRow]:
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         absent = [name for name in _REQUIRED_COLUMNS if name not in (reader.fieldnames or ())]

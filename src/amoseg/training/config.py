@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from amoseg.errors import AmosegError, InputError
@@ -23,12 +24,9 @@ OPTIMIZERS = ("sgd", "adamw")
 #: The cpu preset's defaults: a few hundred steps in a short budget suit AdamW with a brief warm-up far
 #: better than nnU-Net's SGD, which needs tens of thousands (docs/training.md, "The cpu preset"); 50
 #: iterations per epoch give a validation every half minute or so on 2 cores.
-CPU_PRESET_DEFAULTS = {
-    "optimizer": "adamw",
-    "initial_lr": 3e-3,
-    "warmup_fraction": 0.03,
-    "iterations_per_epoch": 50,
-}
+CPU_PRESET_DEFAULTS = MappingProxyType(
+    {"optimizer": "adamw", "initial_lr": 3e-3, "warmup_fraction": 0.03, "iterations_per_epoch": 50}
+)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
 

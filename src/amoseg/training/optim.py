@@ -10,6 +10,9 @@ gradient scaler where bfloat16 is missing) and on CPUs with native bfloat16 inst
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import torch
 
 from amoseg.training.config import TrainConfig
@@ -62,12 +65,36 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return None
 
 
+#: CPU flags (Linux /proc/cpuinfo) of native bfloat16 arithmetic: x86's AVX512-BF16 and AMX, Arm's BF16.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+@functools.cache
 def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 convolutions natively on this CPU (AVX512-BF16 or AMX)."""
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16, AMX or Arm BF16) and oneDNN can use it.
+
+    oneDNN's own check (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) also accepts AVX512 CPUs that
+    only emulate bfloat16, three to four times slower than float32, so the CPU's flags decide.
+    """
     try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+            return False
     except (AttributeError, RuntimeError):
         return False
+    return bool(cpu_flags() & NATIVE_BF16_FLAGS)
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The feature flags of the first CPU in ``cpuinfo`` (empty where there is no such file)."""
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return frozenset()
 
 
 def make_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:

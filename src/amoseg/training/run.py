@@ -126,6 +126,11 @@ def train(
     latest = checkpoint_path(fold_dir, "latest")
     resume_from = None
     if resume and checkpoint_path(fold_dir, "final").is_file():
+        if context.is_main and not (fold_dir / "validation.json").is_file():
+            # Killed after the final checkpoint, before or during the final validation.
+            stored = TrainConfig.from_dict(read_checkpoint(checkpoint_path(fold_dir, "final"))["config"])
+            val_cases = _split(runs, cases, stored, write=False)[1]
+            _validate_fold(fold_dir, stored, val_cases, resolve_device(config.device), progress)
         return _finished(fold_dir, progress and context.is_main)
     if resume and latest.is_file():
         resume_from = read_checkpoint(latest)
@@ -147,11 +152,7 @@ def train(
     if resume_from is None and resume and progress and context.is_main:
         print(f"No checkpoint in {fold_dir} yet: starting the fold from scratch")
 
-    modality_by_case = {case.case_id: case.modality for case in cases}
-    splits = load_or_make_splits(runs, modality_by_case, config.seed, write=context.is_main)
-    train_ids, val_ids = fold_cases(splits, config.fold, config.all_fold_val_cases)
-    by_id = {case.case_id: case for case in cases}
-    train_cases, val_cases = [by_id[case] for case in train_ids], [by_id[case] for case in val_ids]
+    train_cases, val_cases = _split(runs, cases, config, write=context.is_main)
     topology = training_topology(plan, residual=config.residual, deep_supervision=config.deep_supervision)
 
     device = resolve_device(config.device)
@@ -191,6 +192,15 @@ def train(
         _restore_determinism(previous)
         torch.set_num_threads(previous["threads"])
     return result
+
+
+def _split(runs: Path, cases: list[CacheCase], config: TrainConfig, write: bool):
+    """The fold's (training, validation) cases from ``runs/splits.json`` (made there when missing)."""
+    modality_by_case = {case.case_id: case.modality for case in cases}
+    splits = load_or_make_splits(runs, modality_by_case, config.seed, write=write)
+    train_ids, val_ids = fold_cases(splits, config.fold, config.all_fold_val_cases)
+    by_id = {case.case_id: case for case in cases}
+    return [by_id[case] for case in train_ids], [by_id[case] for case in val_ids]
 
 
 def _validate_fold(fold_dir: Path, config: TrainConfig, val_cases: list[CacheCase], device, progress: bool):
