@@ -96,6 +96,11 @@ def organ_from_name(name: str) -> Organ:
     return ORGAN_BY_NAME[key]
 
 
+def organ_name(label: int) -> str:
+    """The canonical name of an organ id ("liver" for 6); the id as text for an id outside AMOS's."""
+    return ORGAN_BY_ID[label].name if label in ORGAN_BY_ID else str(label)
+
+
 def modality_from_case_id(case_id: int) -> Modality:
     """AMOS rule: ids up to 500 are CT, ids from 501 on are MR."""
     return "CT" if case_id <= LAST_CT_CASE_ID else "MR"

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from amoseg.errors import InputError
 from amoseg.evaluation.metrics import dice
-from amoseg.labels import MAX_LABEL, ORGAN_BY_ID
+from amoseg.labels import MAX_LABEL, organ_name
 
 POSTPROCESSING_FILE = "postprocessing.json"
 #: Smallest gain in an organ's mean validation Dice that makes keeping its largest component worth it.
@@ -160,7 +160,7 @@ class Postprocessing:
     def to_dict(self) -> dict[str, Any]:
         return {
             "largest_component": list(self.largest_component),
-            "largest_component_names": [_organ_name(organ) for organ in self.largest_component],
+            "largest_component_names": [organ_name(organ) for organ in self.largest_component],
             "dice_before": dict(self.dice_before),
             "dice_after": dict(self.dice_after),
             "cases": self.cases,
@@ -182,8 +182,8 @@ class Postprocessing:
             raise ValueError(f"organ ids must lie in 1..{MAX_LABEL}, got {list(organs)}")
         return cls(
             largest_component=organs,
-            dice_before=_floats(data["dice_before"]),
-            dice_after=_floats(data["dice_after"]),
+            dice_before=floats_from_json(data["dice_before"]),
+            dice_after=floats_from_json(data["dice_after"]),
             cases=int(data["cases"]),
             min_improvement=float(data.get("min_improvement", MIN_IMPROVEMENT)),
         )
@@ -207,12 +207,9 @@ class Postprocessing:
             raise InputError(path, f"not a postprocessing record ({error}); delete it or retrain") from None
 
 
-def _floats(values: Mapping[str, Any]) -> dict[str, float]:
+def floats_from_json(values: Mapping[str, Any]) -> dict[str, float]:
+    """A JSON object of numbers with null for NaN (as ``write_json`` stores NaN) back to floats."""
     return {str(key): math.nan if value is None else float(value) for key, value in values.items()}
-
-
-def _organ_name(organ: int) -> str:
-    return ORGAN_BY_ID[organ].name if organ in ORGAN_BY_ID else str(organ)
 
 
 def decide_from_scores(
@@ -231,7 +228,7 @@ def decide_from_scores(
         scored = pairs[~np.isnan(pairs[:, 0])]
         mean_before = float(scored[:, 0].mean()) if len(scored) else math.nan
         mean_after = float(scored[:, 1].mean()) if len(scored) else math.nan
-        before[_organ_name(organ)], after[_organ_name(organ)] = mean_before, mean_after
+        before[organ_name(organ)], after[organ_name(organ)] = mean_before, mean_after
         if len(scored) and mean_after >= mean_before + min_improvement:
             chosen.append(organ)
     return Postprocessing(

@@ -30,9 +30,10 @@ from amoseg.inference.postprocess import (
     POSTPROCESSING_FILE,
     Postprocessing,
     decide_from_scores,
+    floats_from_json,
     score_case,
 )
-from amoseg.labels import ORGAN_BY_ID
+from amoseg.labels import organ_name
 from amoseg.planning.plan import Plan
 from amoseg.training.dataset import CacheCase, case_arrays
 
@@ -69,8 +70,8 @@ class ValidationScores:
     def from_dict(cls, data: Mapping[str, Any]) -> ValidationScores:
         """Rebuild from ``to_dict``'s output (null read as NaN)."""
         return cls(
-            dice={str(case): _floats(organs) for case, organs in data["dice"].items()},
-            mean_dice=_floats(data["mean_dice"]),
+            dice={str(case): floats_from_json(organs) for case, organs in data["dice"].items()},
+            mean_dice=floats_from_json(data["mean_dice"]),
             mean=math.nan if data["mean"] is None else float(data["mean"]),
             modality={str(case): str(value) for case, value in data.get("modality", {}).items()},
         )
@@ -94,14 +95,6 @@ class ValidationScores:
             raise InputError(path, f"not a validation record ({error})") from None
 
 
-def _floats(values: Mapping[str, Any]) -> dict[str, float]:
-    return {str(key): math.nan if value is None else float(value) for key, value in values.items()}
-
-
-def _name(organ: int) -> str:
-    return ORGAN_BY_ID[organ].name if organ in ORGAN_BY_ID else str(organ)
-
-
 def summarize(
     case_ids: Sequence[str],
     scores: Sequence[Mapping[int, tuple[float, float]]],
@@ -109,10 +102,10 @@ def summarize(
 ) -> ValidationScores:
     """``ValidationScores`` from ``score_case``'s results (the Dice before postprocessing), one per case."""
     dice = {
-        case: {_name(organ): pair[0] for organ, pair in sorted(case_scores.items())}
+        case: {organ_name(organ): pair[0] for organ, pair in sorted(case_scores.items())}
         for case, case_scores in zip(case_ids, scores, strict=True)
     }
-    names = [_name(organ) for organ in sorted({organ for case in scores for organ in case})]
+    names = [organ_name(organ) for organ in sorted({organ for case in scores for organ in case})]
     mean_dice = {}
     for name in names:
         values = [organs[name] for organs in dice.values() if name in organs and not math.isnan(organs[name])]
@@ -177,7 +170,7 @@ def final_validation(
     summary.save(fold_dir / VALIDATION_FILE)
     decision.save(fold_dir / POSTPROCESSING_FILE)
     if progress:
-        names = ", ".join(_name(organ) for organ in decision.largest_component) or "no organ"
+        names = ", ".join(organ_name(organ) for organ in decision.largest_component) or "no organ"
         print(
             f"Final validation of {fold_dir.name} on {len(val_cases)} whole cases: mean Dice "
             f"{summary.mean:.4f} ({fold_dir / VALIDATION_FILE}); largest component kept for {names}"
