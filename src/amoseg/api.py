@@ -240,6 +240,7 @@ def train(
     """
     from amoseg.planning import Plan
     from amoseg.training.config import TrainConfig, parse_duration
+    from amoseg.training.log import print_result
     from amoseg.training.run import train as train_fold
 
     chosen = plan if isinstance(plan, Plan) else Plan.load(plan)
@@ -275,14 +276,7 @@ def train(
         progress=not quiet,
     )
     if not quiet:
-        import os
-
-        if int(os.environ.get("RANK", "0")) == 0:
-            print(
-                f"Fold {config.fold}: mean validation pseudo-Dice {result.mean_pseudo_dice:.3f} after "
-                f"{result.epochs} epochs ({result.iterations} iterations, {result.elapsed_seconds:.0f} s, "
-                f"stopped by {result.stopped_by}); model in {result.fold_dir}"
-            )
+        print_result(result, config.fold)
     return result
 
 
@@ -361,13 +355,9 @@ def report(
     dataset: str | Path | None = None,
     quiet: bool = False,
 ) -> Path:
-    """Write one self-contained HTML report of a study folder (default ``study/report.html``).
-
-    Built only from the stages' artifacts in ``study``; a missing one is named in its section. The best
-    and worst case images come from ``dataset`` (default ``study/phantoms``). Contents: docs/report.md.
-
-    Returns:
-        the report's path.
+    """Write one self-contained HTML report of a study folder (default ``study/report.html``) and return
+    its path. Built only from the stages' artifacts (docs/report.md); a missing one is named in its
+    section. Case images come from ``dataset`` (default ``study/phantoms``).
 
     Raises:
         AmosegError: the study folder does not exist or holds none of the artifacts.
@@ -380,28 +370,16 @@ def report(
     return path
 
 
-def demo(
-    *,
-    out: str | Path = "demo_out",
-    minutes: float = 10.0,
-    n_ct: int = 18,
-    n_mr: int = 6,
-    seed: int = 0,
-    tta: bool = False,
-    workers: int | None = None,
-):
-    """The main job on the embedded default, within ``minutes``: phantoms, check, stats, plan (cpu),
-    preprocess, train one CT + MR model, predict the test cases, evaluate, report (docs/demo.md).
+def demo(*, out: str | Path = "demo_out", minutes: float = 10.0, **options):
+    """The main job on the embedded default within ``minutes`` (docs/demo.md); ``options`` are
+    ``amoseg.demo.DemoSettings``' others (n_ct, n_mr, seed, tta, workers).
 
     Returns:
         the ``amoseg.demo.DemoResult`` (mean DSC and NSD for CT and MR, the report's path).
     """
     from amoseg.demo import DemoSettings, run_demo
 
-    settings = DemoSettings(
-        out=Path(out), minutes=minutes, n_ct=n_ct, n_mr=n_mr, seed=seed, tta=tta, workers=workers
-    )
-    return run_demo(settings)
+    return run_demo(DemoSettings(out=Path(out), minutes=minutes, **options))
 
 
 __all__ = [

@@ -133,3 +133,15 @@ def print_epoch(bar, record: dict, epochs: int) -> None:
         f"(EMA {number(record['ema_pseudo_dice'])}), lr {record['lr']:.2e}, {record['epoch_seconds']:.1f} s"
     )
     bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def print_result(result, fold: str) -> None:
+    """The one line a finished training prints (rank 0 only under torchrun)."""
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(
+            f"Fold {fold}: mean validation pseudo-Dice {result.mean_pseudo_dice:.3f} after "
+            f"{result.epochs} epochs ({result.iterations} iterations, {result.elapsed_seconds:.0f} s, "
+            f"stopped by {result.stopped_by}); model in {result.fold_dir}"
+        )
