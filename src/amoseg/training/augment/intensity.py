@@ -97,8 +97,8 @@ def blur_axis(image: torch.Tensor, sigma: float, axis: int) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class Brightness:
-    """Multiply the image by a factor uniform in ``factor_range``."""
+class _UniformFactor:
+    """A transform chosen with ``probability`` per sample, with one factor uniform in ``factor_range``."""
 
     probability: float = 0.15
     factor_range: tuple[float, float] = (0.75, 1.25)
@@ -106,6 +106,11 @@ class Brightness:
     def draw(self, batch_size: int, generator: torch.Generator) -> ScalarParams:
         selected = chosen(self.probability, batch_size, generator)
         return ScalarParams(selected, uniform(*self.factor_range, (batch_size,), generator))
+
+
+@dataclass(frozen=True)
+class Brightness(_UniformFactor):
+    """Multiply the image by a factor uniform in ``factor_range``."""
 
     def apply(self, batch: Batch, params: ScalarParams) -> Batch:
         rows = indices(params.selected)
@@ -116,15 +121,8 @@ class Brightness:
 
 
 @dataclass(frozen=True)
-class Contrast:
+class Contrast(_UniformFactor):
     """Scale deviations from the mean by a factor in ``factor_range``, then clip to the former range."""
-
-    probability: float = 0.15
-    factor_range: tuple[float, float] = (0.75, 1.25)
-
-    def draw(self, batch_size: int, generator: torch.Generator) -> ScalarParams:
-        selected = chosen(self.probability, batch_size, generator)
-        return ScalarParams(selected, uniform(*self.factor_range, (batch_size,), generator))
 
     def apply(self, batch: Batch, params: ScalarParams) -> Batch:
         rows = indices(params.selected)
