@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 DICE_SMOOTH = 1e-5
 
@@ -39,15 +38,23 @@ def marginal_log_probabilities(logits: torch.Tensor, annotated: torch.Tensor) ->
         raise ValueError(
             f"annotated {tuple(annotated.shape)} does not match logits {tuple(logits.shape[:2])}"
         )
-    annotated = annotated.to(device=logits.device, dtype=torch.bool).clone()
+    log_probs = torch.log_softmax(logits, dim=1)
+    annotated = annotated.detach().to(device="cpu", dtype=torch.bool).clone()
     annotated[:, 0] = True
-    mask = annotated.reshape(*annotated.shape, *([1] * (logits.dim() - 2)))
-    background_group = ~mask
-    background_group[:, 0] = True
-    normalizer = torch.logsumexp(logits, dim=1, keepdim=True)
-    merged = torch.logsumexp(logits.masked_fill(~background_group, float("-inf")), dim=1, keepdim=True)
-    organs = (logits[:, 1:] - normalizer).masked_fill(~mask[:, 1:], float("-inf"))
-    return torch.cat([merged - normalizer, organs], dim=1)
+    if bool(annotated.all()):
+        return log_probs
+    # Only partially annotated cases pay for the merge: it costs several passes over all channels.
+    rows = []
+    for row, claimed in zip(log_probs, annotated, strict=True):
+        if bool(claimed.all()):
+            rows.append(row)
+            continue
+        group = ~claimed
+        group[0] = True
+        merged = torch.logsumexp(row[group.to(row.device)], dim=0, keepdim=True)
+        organs = row[1:].masked_fill(~claimed[1:].to(row.device).view(-1, 1, 1, 1), float("-inf"))
+        rows.append(torch.cat([merged, organs]))
+    return torch.stack(rows)
 
 
 def marginal_dice_ce(
@@ -64,20 +71,22 @@ def marginal_dice_ce(
     if target.dim() == logits.dim():
         target = target[:, 0]
     target = target.long()
+    classes = logits.shape[1]
     log_probs = marginal_log_probabilities(logits, annotated)
     # A label id the case does not claim to annotate is background to the loss (and never an infinite
     # cross-entropy): a dataset.json that forgets an organ only weakens its supervision.
     known = annotated.to(device=target.device, dtype=torch.bool).clone()
     known[:, 0] = True
     target = target * known.gather(1, target.flatten(1)).view_as(target)
-    cross_entropy = -log_probs.gather(1, target[:, None]).mean()
-    probabilities = log_probs.exp()
-    one_hot = F.one_hot(target, logits.shape[1]).movedim(-1, 1).to(probabilities.dtype)
-    spatial = tuple(range(2, logits.dim()))
+    at_target = log_probs.gather(1, target[:, None])
+    cross_entropy = -at_target.mean()
     # Batch Dice: sums over cases and voxels. Unannotated classes have probability 0 and no label voxel,
-    # so a case adds nothing to a class it does not annotate.
-    intersection = (probabilities * one_hot).sum(spatial).sum(0)
-    total = (probabilities.sum(spatial) + one_hot.sum(spatial)).sum(0)
+    # so a case adds nothing to a class it does not annotate. The intersection adds each voxel's
+    # probability of its own label to that label's sum, which avoids a one-hot copy of the label.
+    labels = target.flatten()
+    intersection = log_probs.new_zeros(classes).index_add(0, labels, at_target.exp().flatten())
+    label_voxels = torch.bincount(labels, minlength=classes).to(log_probs.dtype)
+    total = log_probs.exp().sum((0, *range(2, logits.dim()))) + label_voxels
     dice = (2 * intersection + smooth) / (total + smooth).clamp_min(1e-8)
     scored = annotated.to(device=logits.device, dtype=torch.bool).any(0)
     scored[0] = False
