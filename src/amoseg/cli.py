@@ -112,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="fullres: nnU-Net spacing rule; fast: 3 mm; cpu: 3 mm and a small network (default fullres)",
     )
     plan.add_argument(
-        "-o", "--output", type=Path, default=Path("plans.json"), help="plan file (default: ./plans.json)"
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("plans.json"),
+        help="plan file, or a folder to hold plans.json (default: ./plans.json)",
     )
     plan.add_argument(
         "--stats",

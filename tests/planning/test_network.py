@@ -29,6 +29,23 @@ def test_network_is_dynunet_with_the_stored_arguments(cpu_plan):
     assert tuple(output.shape) == (1, 16, 32, 32, 32)
 
 
+def test_instance_norm_learns_scale_and_shift_and_older_plans_keep_theirs(cpu_plan):
+    import dataclasses
+
+    from torch import nn
+
+    from amoseg.planning import Plan
+
+    def norms(plan):
+        return [module for module in build_network(plan).modules() if isinstance(module, nn.InstanceNorm3d)]
+
+    reloaded = Plan.from_json(cpu_plan.to_json())
+    assert reloaded.network.norm_name == ("instance", {"affine": True})
+    assert norms(reloaded) and all(norm.affine for norm in norms(reloaded))
+    older = dataclasses.replace(cpu_plan, network=dataclasses.replace(cpu_plan.network, norm_name="instance"))
+    assert not any(norm.affine for norm in norms(Plan.from_json(older.to_json())))
+
+
 @pytest.mark.slow
 def test_measured_step_agrees_with_the_memory_and_compute_models(cpu_plan):
     import json

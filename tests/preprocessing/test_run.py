@@ -35,6 +35,12 @@ def plan_and_preprocess(dataset: Path, work: Path, *extra: str) -> tuple[Plan, P
     return plan, work / "pre" / plan.plan_id
 
 
+def test_plan_into_an_existing_folder_writes_plans_json_there(box_dataset, tmp_path):
+    assert main(["plan", str(box_dataset), "-o", str(tmp_path), "--preset", "cpu", "--workers", "1"]) == 0
+    assert Plan.load(tmp_path / "plans.json").preset == "cpu"
+    assert (tmp_path / "stats" / "fingerprint.json").is_file()
+
+
 def test_box_dataset_ct_and_mr(box_dataset, tmp_path):
     before = files_of(box_dataset)
     plan, folder = plan_and_preprocess(box_dataset, tmp_path, "--workers", "1")

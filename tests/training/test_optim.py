@@ -17,7 +17,12 @@ def test_sgd_is_nnunets_and_adamw_is_selectable():
     sgd = make_optimizer(model, TrainConfig())
     assert isinstance(sgd, torch.optim.SGD)
     group = sgd.param_groups[0]
-    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (1e-2, 0.99, True, 3e-5)
+    assert (group["lr"], group["momentum"], group["nesterov"], group["weight_decay"]) == (
+        1e-2,
+        0.99,
+        True,
+        3e-5,
+    )
     adamw = make_optimizer(model, TrainConfig(optimizer="adamw", initial_lr=2e-3, weight_decay=1e-4))
     assert isinstance(adamw, torch.optim.AdamW)
     assert (adamw.param_groups[0]["lr"], adamw.param_groups[0]["weight_decay"]) == (2e-3, 1e-4)

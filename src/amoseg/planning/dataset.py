@@ -29,7 +29,7 @@ def plan_dataset(
     Args:
         dataset: dataset folder (never written to).
         preset: fullres, fast or cpu.
-        output: the plans.json to write.
+        output: the plans.json to write, or an existing folder to write ``plans.json`` into.
         stats: folder holding ``fingerprint.json`` from ``amoseg stats``; default ``stats/`` beside
             ``output``. When the fingerprint is missing it is computed there first (no plots).
         gpu_memory_gb: GPU memory budget (GPU presets; default 8).
@@ -45,6 +45,8 @@ def plan_dataset(
     if not root.is_dir():
         raise InputError(root, "dataset folder not found")
     output = Path(output)
+    if output.is_dir():
+        output = output / "plans.json"
     stats_folder = Path(stats) if stats is not None else output.parent / "stats"
     for path, what in ((output, "the plan file"), (stats_folder, "the stats folder")):
         if path.resolve().is_relative_to(root.resolve()):

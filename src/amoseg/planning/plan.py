@@ -62,6 +62,8 @@ class NetworkTopology:
         strides: stride per stage (x, y, z); the first is (1, 1, 1), later ones pool by 2 or 1.
         upsample_kernel_size: ``strides[1:]``.
         filters: features per stage, 32 doubling up to 320 (GPU presets).
+        norm_name: MONAI's norm argument: a name, or (name, keyword arguments) such as
+            ``("instance", {"affine": True})``, nnU-Net's instance norm with a learned scale and shift.
         deep_supr_num: extra deep-supervision heads besides the full-resolution output.
     """
 
@@ -72,7 +74,7 @@ class NetworkTopology:
     strides: tuple[Int3, ...]
     upsample_kernel_size: tuple[Int3, ...]
     filters: tuple[int, ...]
-    norm_name: str = "instance"
+    norm_name: str | tuple[str, dict[str, Any]] = "instance"
     deep_supervision: bool = True
     deep_supr_num: int = 1
     res_block: bool = False
@@ -204,6 +206,9 @@ class Plan:
         for key in ("kernel_size", "strides", "upsample_kernel_size"):
             network[key] = tuple(tuple(int(v) for v in item) for item in network[key])
         network["filters"] = tuple(int(v) for v in network["filters"])
+        if isinstance(network.get("norm_name"), list):
+            name, arguments = network["norm_name"]
+            network["norm_name"] = (str(name), dict(arguments))
         values["network"] = NetworkTopology(**network)
         values["normalization"] = {
             modality: NormalizationScheme(**scheme)
