@@ -140,7 +140,7 @@ def plan(
     Returns:
         the ``amoseg.planning.Plan``; its ``plan_id`` names the preprocessing cache folder.
     """
-    from amoseg.planning import plan_dataset
+    from amoseg.planning.dataset import plan_dataset, plans_path
 
     result = plan_dataset(
         dataset,
@@ -162,7 +162,7 @@ def plan(
         patch = " x ".join(str(value) for value in result.patch_size)
         print(
             f"Plan {result.plan_id}: spacing {spacing} mm, patch {patch}, batch {result.batch_size}, "
-            f"{result.network.num_stages} stages, {budget}; written to {output}"
+            f"{result.network.num_stages} stages, {budget}; written to {plans_path(output)}"
         )
     return result
 

@@ -44,9 +44,7 @@ def plan_dataset(
     root = Path(dataset)
     if not root.is_dir():
         raise InputError(root, "dataset folder not found")
-    output = Path(output)
-    if output.is_dir():
-        output = output / "plans.json"
+    output = plans_path(output)
     stats_folder = Path(stats) if stats is not None else output.parent / "stats"
     for path, what in ((output, "the plan file"), (stats_folder, "the stats folder")):
         if path.resolve().is_relative_to(root.resolve()):
@@ -67,6 +65,12 @@ def plan_dataset(
     plan = make_plan(fingerprint, preset, gpu_memory_gb, cpu_step_seconds=cpu_step_seconds)
     plan.save(output)
     return plan
+
+
+def plans_path(output: str | Path) -> Path:
+    """The plan file ``output`` names: itself, or ``plans.json`` inside it when it is a folder."""
+    output = Path(output)
+    return output / "plans.json" if output.is_dir() else output
 
 
 def read_fingerprint(path: Path) -> dict:

@@ -25,7 +25,7 @@ OPTIMIZERS = ("sgd", "adamw")
 #: better than nnU-Net's SGD, which needs tens of thousands (docs/training.md, "The cpu preset"); 50
 #: iterations per epoch give a validation every half minute or so on 2 cores.
 CPU_PRESET_DEFAULTS = MappingProxyType(
-    {"optimizer": "adamw", "initial_lr": 3e-3, "warmup_fraction": 0.03, "iterations_per_epoch": 50}
+    {"optimizer": "adamw", "initial_lr": 1e-2, "warmup_fraction": 0.03, "iterations_per_epoch": 50}
 )
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
