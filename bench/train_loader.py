@@ -57,7 +57,7 @@ def main() -> None:
     from amoseg.training.dataset import find_cache, index_cases
     from amoseg.training.loader import BatchStream, PatchSource
     from amoseg.training.network import build_training_network
-    from amoseg.training.optim import make_optimizer, make_scaler
+    from amoseg.training.optim import autocast_dtype, make_optimizer, make_scaler
     from amoseg.training.trainer import train_step
 
     plans, cache = prepare(args.data, args.cpu_step_seconds)
@@ -68,7 +68,9 @@ def main() -> None:
     torch.use_deterministic_algorithms(True)
     model = build_training_network(plan.network)
     optimizer = make_optimizer(model, config)
-    scaler = make_scaler(torch.device("cpu"), None)
+    # The precision `amoseg train` uses here: bfloat16 autocast on CPUs with native bf16, else float32.
+    dtype = autocast_dtype(torch.device("cpu"), config.amp)
+    scaler = make_scaler(torch.device("cpu"), dtype)
     augmentation = None if args.no_augment else nnunet_augmentation(plan.patch_size, plan.target_spacing_mm)
     source = PatchSource(
         cases=cases,
@@ -83,7 +85,7 @@ def main() -> None:
 
     def step(batch) -> float:
         start = time.perf_counter()
-        train_step(model, optimizer, scaler, batch, None, config.grad_clip_norm)
+        train_step(model, optimizer, scaler, batch, dtype, config.grad_clip_norm)
         return time.perf_counter() - start
 
     times: dict[str, list[float]] = {"baseline": [], "pipeline": [], "sequential": []}
@@ -116,6 +118,7 @@ def main() -> None:
         "patch_size": list(plan.patch_size),
         "batch_size": plan.batch_size,
         "augment": augmentation is not None,
+        "autocast": str(dtype).removeprefix("torch.") if dtype else "off (float32)",
         "threads": torch.get_num_threads(),
         "steps_per_variant": len(times["baseline"]),
         "median_step_s": {name: round(value, 4) for name, value in median.items()},
@@ -125,7 +128,7 @@ def main() -> None:
     }
     print(
         f"plan {plan.plan_id}: patch {plan.patch_size}, batch {plan.batch_size}, {result['threads']} threads, "
-        f"augmentation {'on' if result['augment'] else 'off'}"
+        f"augmentation {'on' if result['augment'] else 'off'}, autocast {result['autocast']}"
     )
     print(
         f"median step: ready-made batches {median['baseline']:.3f} s, real pipeline {median['pipeline']:.3f} s "
