@@ -94,6 +94,30 @@ def test_fully_annotated_case_is_ordinary_softmax_cross_entropy_plus_dice():
     torch.testing.assert_close(marginal_dice_ce(logits, target, full), expected)
 
 
+def test_a_batch_mixing_full_and_partial_cases_matches_the_merge_written_out():
+    torch.manual_seed(3)
+    logits = torch.randn((2, C, 4, 3, 3))
+    annotated = torch.stack([annotated_mask(range(1, C))[0], annotated_mask([LIVER, SPLEEN])[0]])
+    target = torch.zeros((2, 1, 4, 3, 3), dtype=torch.long)
+    target[0, 0] = torch.randint(0, C, (4, 3, 3))
+    target[1, 0] = torch.tensor([0, LIVER, SPLEEN])[torch.randint(0, 3, (4, 3, 3))]
+    # The marginal model for the partial case, from its definition: background absorbs the others.
+    expected = F.log_softmax(logits, dim=1)
+    group = [label for label in range(C) if label not in (LIVER, SPLEEN)]
+    expected[1, 0] = torch.logsumexp(logits[1, group], dim=0) - torch.logsumexp(logits[1], dim=0)
+    expected[1, group[1:]] = -math.inf
+    torch.testing.assert_close(marginal_log_probabilities(logits, annotated), expected)
+    probabilities = expected.exp()
+    one_hot = F.one_hot(target[:, 0], C).movedim(-1, 1).float()
+    dice = (2 * (probabilities * one_hot).sum((0, 2, 3, 4)) + 1e-5) / (
+        (probabilities + one_hot).sum((0, 2, 3, 4)) + 1e-5
+    )
+    cross_entropy = -expected.gather(1, target).mean()
+    torch.testing.assert_close(
+        marginal_dice_ce(logits, target, annotated), cross_entropy + 1 - dice[1:].mean()
+    )
+
+
 def test_a_label_the_case_does_not_annotate_counts_as_background_not_infinity():
     logits, target = scene(0)
     target[0, 0, 5, 5, 3] = DUODENUM
