@@ -21,7 +21,9 @@ AGREEMENT_TARGET = 0.99
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="trained run or fold folder")
-    parser.add_argument("--images", type=Path, required=True, help="folder of images (modality from case ids)")
+    parser.add_argument(
+        "--images", type=Path, required=True, help="folder of images (modality from case ids)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tta", action="store_true", help="mirroring test-time augmentation")
@@ -62,7 +64,10 @@ def main() -> int:
         overlap[0] += np.bincount(a[a == b], minlength=16)[:16]
         overlap[1] += np.bincount(a, minlength=16)[:16]
         overlap[2] += np.bincount(b, minlength=16)[:16]
-        print(f"{path.name} ({modality}): fp32 and bf16 agree on {float(np.mean(a == b)):.5f} of voxels", flush=True)
+        print(
+            f"{path.name} ({modality}): fp32 and bf16 agree on {float(np.mean(a == b)):.5f} of voxels",
+            flush=True,
+        )
 
     agreement = {}
     for label in range(1, 16):
