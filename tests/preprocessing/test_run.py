@@ -13,8 +13,8 @@ import pytest
 from amoseg.cli import main
 from amoseg.data.phantom import write_phantom_dataset
 from amoseg.planning import Plan
+from amoseg.planning.plan import PLANS_FILE
 from amoseg.preprocessing import load_case, restore_label
-from amoseg.preprocessing.cache import PLANS_FILE
 from helpers import real_dataset
 
 

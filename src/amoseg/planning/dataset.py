@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from amoseg.errors import AmosegError, InputError
-from amoseg.planning.plan import Plan
+from amoseg.planning.plan import PLANS_FILE, Plan
 from amoseg.planning.planner import make_plan
 
 FINGERPRINT_FILE = "fingerprint.json"
@@ -70,7 +70,7 @@ def plan_dataset(
 def plans_path(output: str | Path) -> Path:
     """The plan file ``output`` names: itself, or ``plans.json`` inside it when it is a folder."""
     output = Path(output)
-    return output / "plans.json" if output.is_dir() else output
+    return output / PLANS_FILE if output.is_dir() else output
 
 
 def read_fingerprint(path: Path) -> dict:

@@ -21,6 +21,8 @@ from amoseg.errors import InputError
 from amoseg.labels import MAX_LABEL, Modality
 
 PLAN_VERSION = 1
+#: The file a plan is saved as, by `amoseg plan` and beside every cache and trained fold.
+PLANS_FILE = "plans.json"
 PRESETS = ("fullres", "fast", "cpu")
 Preset = Literal["fullres", "fast", "cpu"]
 Vector3 = tuple[float, float, float]

@@ -22,7 +22,6 @@ from amoseg.preprocessing.case import PreprocessedCase
 from amoseg.preprocessing.properties import CaseProperties
 
 PROPERTIES_FILE = "properties.json"
-PLANS_FILE = "plans.json"
 
 
 def is_complete(folder: Path) -> bool:

@@ -18,8 +18,8 @@ from pathlib import Path
 from amoseg.atomic import write_json
 from amoseg.data.layout import Case, discover
 from amoseg.errors import AmosegError, InputError
-from amoseg.planning.plan import Plan
-from amoseg.preprocessing.cache import PLANS_FILE, is_complete, remove_stale_temporaries, write_case
+from amoseg.planning.plan import PLANS_FILE, Plan
+from amoseg.preprocessing.cache import is_complete, remove_stale_temporaries, write_case
 
 #: Splits that are preprocessed: what training and model selection read.
 SPLITS = ("train", "validation")

@@ -16,7 +16,7 @@ import numpy as np
 
 from amoseg.errors import InputError
 from amoseg.labels import MAX_LABEL
-from amoseg.planning.plan import Plan
+from amoseg.planning.plan import PLANS_FILE, Plan
 
 PROPERTIES_FILE = "properties.json"
 
@@ -72,7 +72,7 @@ def find_cache(preprocessed: str | Path, plan: Plan) -> Path:
     for candidate in (root / plan.plan_id, root):
         if candidate.name == plan.plan_id and candidate.is_dir():
             return candidate
-    others = sorted(path.name for path in root.iterdir() if (path / "plans.json").is_file())
+    others = sorted(path.name for path in root.iterdir() if (path / PLANS_FILE).is_file())
     hint = f"it holds caches for {', '.join(others)}" if others else "it holds no plan's cache"
     raise InputError(
         root,

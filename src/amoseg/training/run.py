@@ -23,13 +23,12 @@ from typing import Any
 
 from amoseg.errors import AmosegError, InputError
 from amoseg.labels import ORGAN_BY_ID
-from amoseg.planning.plan import Plan
+from amoseg.planning.plan import PLANS_FILE, Plan
 from amoseg.training.config import TrainConfig
 from amoseg.training.dataset import CacheCase, find_cache, index_cases
 from amoseg.training.splits import fold_cases, load_or_make_splits
 
 CONFIG_FILE = "config.json"
-PLANS_FILE = "plans.json"
 LABELS_FILE = "dataset.json"
 #: Settings a resumed run may change; everything else comes from the interrupted run's checkpoint.
 RESUMABLE_CHANGES = ("epochs", "time_budget_s", "device", "compile", "threads")
