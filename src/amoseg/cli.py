@@ -1,7 +1,8 @@
 """Command line: thin subcommands over ``amoseg.api``.
 
 Only argparse and the standard library are imported here, so ``amoseg --help`` answers at once; each
-subcommand imports its stage when it runs. An ``AmosegError`` becomes one line on stderr and exit 1.
+subcommand imports its stage when it runs. An ``AmosegError``, or an ``OSError`` the file system raised
+(a folder that is a file, no permission, a full disk), becomes one line on stderr and exit 1.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except AmosegError as error:
         print(f"amoseg {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"amoseg {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(
