@@ -1,9 +1,12 @@
 """From plan-space probabilities to a label map on the input's exact grid.
 
-Class by class, never all classes at full resolution at once: each organ's probability map is resampled
-to the crop box's shape with the image kernels, only inside the box where that organ's probability
-reaches ``PROBABILITY_FLOOR`` (so a trained model's organs cost their own size), and a running maximum
-keeps the winning class, background being what the organs leave. Then the crop is undone (background outside the body box) and the reorientation reversed, so the result has
+The probabilities are resampled with a linear kernel on every axis (as nnU-Net resamples its softmax,
+order 1), never all classes at full resolution at once. A linear kernel's weights are non-negative,
+so an output voxel's probabilities are a convex combination of the 2 x 2 x 2 plan-space voxels around
+it: where those eight share one argmax, the output voxel has it too, exactly. Such voxels, most of any
+organ and of the background, take the plan-space argmax by index lookup; only the voxels whose eight
+neighbours disagree (a band along organ boundaries) are interpolated, all classes, in chunks. Then the
+crop is undone (background outside the body box) and the reorientation reversed, so the result has
 exactly the input's size, spacing, origin and direction.
 """
 
@@ -15,17 +18,21 @@ from amoseg.io.image import LabelMap
 from amoseg.preprocessing.crop import uncrop
 from amoseg.preprocessing.orientation import undo_reorient_array
 from amoseg.preprocessing.properties import CaseProperties
-from amoseg.preprocessing.resample import axis_taps, box_taps, resample_image, separable
+from amoseg.preprocessing.resample import axis_taps, resample_image
 
-#: An organ probability below this is taken as zero when resampling back (see ``_resampled_argmax``).
-PROBABILITY_FLOOR = 1e-3
+#: The kernel probabilities are resampled with, on every axis.
+PROBABILITY_KERNELS = ("linear", "linear", "linear")
+#: Marks an output voxel whose neighbours disagree, before it is interpolated (no class has this id).
+_UNDECIDED = 255
+#: Output voxels interpolated per chunk: bounds the (voxels, classes) float32 block held at once.
+_CHUNK = 1 << 18
 
 
 def probabilities_to_label(probabilities, properties: CaseProperties) -> LabelMap:
     """Argmax of plan-space probabilities, taken on the original grid.
 
     Args:
-        probabilities: torch tensor (C, x, y, z) on the plan-space grid of ``properties``.
+        probabilities: torch tensor (C, x, y, z) on the plan-space grid of ``properties``, on any device.
         properties: the case's preprocessing record.
 
     Returns:
@@ -37,58 +44,88 @@ def probabilities_to_label(probabilities, properties: CaseProperties) -> LabelMa
     if tuple(probabilities.shape[1:]) == target:
         cropped = torch.argmax(probabilities, dim=0).to(torch.uint8).cpu().numpy()
     else:
-        cropped = _resampled_argmax(probabilities, target, properties.image_kernels)
+        cropped = resampled_argmax(probabilities, target)
     canonical = uncrop(cropped, properties.crop_box, properties.reoriented_shape)
     array = np.ascontiguousarray(undo_reorient_array(canonical, properties.reorientation))
     return LabelMap(array, properties.original_geometry)
 
 
-def _resampled_argmax(probabilities, target: tuple[int, int, int], kernels) -> np.ndarray:
-    """Argmax after resampling, organ by organ inside the box where its probability reaches the floor.
+def resampled_argmax(probabilities, target: tuple[int, int, int]) -> np.ndarray:
+    """The argmax of the linearly resampled probabilities (C, x, y, z), on a grid of shape ``target``.
 
-    As for label maps, background is what the organs leave: ``1 - sum``. An organ's probability below
-    ``PROBABILITY_FLOOR`` outside its box is taken as zero; with 15 organs that moves background by at
-    most 0.015, and no organ can win where its probability is that small.
+    Equal to resampling every class in full with ``PROBABILITY_KERNELS`` and taking the argmax (up to
+    float rounding where two classes tie), without holding more than one chunk of classes at the
+    output resolution.
     """
     import torch
 
-    full_taps = [
-        axis_taps(n_in, n_out, kernel)
-        for n_in, n_out, kernel in zip(probabilities.shape[1:], target, kernels, strict=True)
+    device = probabilities.device
+    taps = [
+        axis_taps(n_in, n_out, "linear") for n_in, n_out in zip(probabilities.shape[1:], target, strict=True)
     ]
-    best = torch.zeros(target, dtype=torch.float32)
-    total = torch.zeros(target, dtype=torch.float32)
-    winner = torch.zeros(target, dtype=torch.uint8)
-    for class_id in range(1, probabilities.shape[0]):
-        scores = probabilities[class_id].float().cpu()
-        where = torch.nonzero(scores >= PROBABILITY_FLOOR)
-        if not len(where):
-            continue
-        low, high = where.min(dim=0).values.tolist(), where.max(dim=0).values.tolist()
-        box = tuple(slice(start, stop + 1) for start, stop in zip(low, high, strict=True))
-        reach = box_taps(box, full_taps)
-        if reach is None:
-            continue
-        local_taps, region = reach
-        resampled = separable(scores[box].contiguous(), local_taps)
-        total[region] += resampled
-        best_region, winner_region = best[region], winner[region]
-        winner_region.masked_fill_(resampled > best_region, class_id)
-        torch.maximum(best_region, resampled, out=best_region)
-    return torch.where(best > 1.0 - total, winner, torch.zeros((), dtype=torch.uint8)).numpy()
+    index = [torch.from_numpy(axis.index).to(device) for axis in taps]
+    weight = [torch.from_numpy(axis.weight.astype(np.float32)).to(device) for axis in taps]
+    low = torch.argmax(probabilities, dim=0).to(torch.uint8)
+    decided = torch.where(
+        _uniform_cells(low), low, torch.tensor(_UNDECIDED, dtype=torch.uint8, device=device)
+    )
+    # Each output voxel looks up the cell that starts at its first tap: the taps' index pairs are
+    # (i, i + 1) clamped to the image, so the cell's eight voxels hold its two taps per axis.
+    output = (
+        decided.index_select(0, index[0][:, 0])
+        .index_select(1, index[1][:, 0])
+        .index_select(2, index[2][:, 0])
+    )
+    flat = output.view(-1)
+    undecided = torch.nonzero(flat == _UNDECIDED).squeeze(1)
+    if len(undecided):
+        # Rows of classes: one gather fetches a neighbour's whole probability vector.
+        rows = probabilities.float().reshape(probabilities.shape[0], -1).t().contiguous()
+        low_y, low_z = probabilities.shape[2], probabilities.shape[3]
+        out_y, out_z = target[1], target[2]
+        for chunk in undecided.split(_CHUNK):
+            x, rest = chunk // (out_y * out_z), chunk % (out_y * out_z)
+            y, z = rest // out_z, rest % out_z
+            mixed = torch.zeros((len(chunk), rows.shape[1]), dtype=torch.float32, device=device)
+            for a in range(2):
+                for b in range(2):
+                    for c in range(2):
+                        neighbour = (index[0][x, a] * low_y + index[1][y, b]) * low_z + index[2][z, c]
+                        share = weight[0][x, a] * weight[1][y, b] * weight[2][z, c]
+                        mixed.addcmul_(rows.index_select(0, neighbour), share[:, None])
+            flat[chunk] = torch.argmax(mixed, dim=1).to(torch.uint8)
+    return output.cpu().numpy()
+
+
+def _uniform_cells(labels):
+    """bool (x, y, z): whether the 2 x 2 x 2 cell from each voxel on (clamped at the far faces) has one label."""
+    import torch
+
+    padded = labels
+    for axis in range(3):
+        padded = torch.cat([padded, padded.narrow(axis, padded.shape[axis] - 1, 1)], dim=axis)
+    size_x, size_y, size_z = labels.shape
+    uniform = torch.ones(labels.shape, dtype=torch.bool, device=labels.device)
+    for dx in range(2):
+        for dy in range(2):
+            for dz in range(2):
+                if dx or dy or dz:
+                    uniform &= padded[dx : dx + size_x, dy : dy + size_y, dz : dz + size_z] == labels
+    return uniform
 
 
 def probabilities_on_original_grid(probabilities, properties: CaseProperties) -> np.ndarray:
     """Probabilities (C, x, y, z) resampled onto the input's grid, float16, background 1 outside the crop.
 
-    For ``--probabilities``: the softmax with its geometry, written compressed.
+    For ``--probabilities``: the softmax with its geometry, written compressed; resampled as the label
+    map is, so its argmax is the label map before postprocessing.
     """
     target = tuple(properties.crop_box.shape)
     channels = []
     for class_id in range(probabilities.shape[0]):
         scores = probabilities[class_id].cpu().numpy()
         if tuple(scores.shape) != target:
-            scores = resample_image(scores, target, properties.image_kernels).numpy()
+            scores = resample_image(scores, target, PROBABILITY_KERNELS).numpy()
         fill = 1.0 if class_id == 0 else 0.0
         canonical = uncrop(
             np.clip(scores, 0, 1).astype(np.float16),
