@@ -56,7 +56,7 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
     from amoseg.data.phantom import generate_case
     from amoseg.inference.case import PredictOptions, predict_image
     from amoseg.inference.model import Model
-    from amoseg.inference.predictor import MIRROR_AXES
+    from amoseg.inference.predictor import mirror_combinations
     from amoseg.inference.sliding_window import padding, window_starts
     from amoseg.io import read_image, write_image
     from amoseg.labels import ORGAN_BY_ID
@@ -104,7 +104,7 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
         for size, (a, b) in zip(plan_space.shape, padding(plan_space.shape, plan.patch_size), strict=True)
     )
     windows = len(window_starts(padded, tuple(plan.patch_size), options.step))
-    flips = MIRROR_AXES if mirror else MIRROR_AXES[:1]
+    flips = mirror_combinations(model.mirror_axes if mirror else ())
     batch = torch.from_numpy(
         np.random.default_rng(0)
         .normal(size=(options.windows_per_batch, 1, *plan.patch_size))
@@ -127,6 +127,7 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
         "patch_size": list(plan.patch_size),
         "windows": windows,
         "mirror": mirror,
+        "flips": len(flips),
         "threads": threads,
         "seconds": {key: round(value, 3) for key, value in seconds.items()},
         "end_to_end_s": round(end_to_end, 3),

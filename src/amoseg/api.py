@@ -219,6 +219,7 @@ def train(
     resume: bool = False,
     residual: bool = False,
     compile: bool = False,
+    mirror_axes: str | tuple[int, ...] | None = None,
     amp: bool = True,
     seed: int = 0,
     iterations_per_epoch: int | None = None,
@@ -231,15 +232,17 @@ def train(
     ``plan`` is a plans.json path or an ``amoseg.planning.Plan``; its cache is ``preprocessed/<plan id>``.
     ``fold`` is 0..4 (five folds stratified by modality, ``output/splits.json``) or "all".
     ``time_budget`` ("10m", "90s", or seconds) stops training there and still writes the final
-    checkpoint. ``resume`` continues from ``checkpoint_latest.pt`` with the stored settings (only the
-    epochs, time budget, device, compile and threads given here change). Under ``torchrun`` every rank
+    checkpoint. ``mirror_axes`` ("1,2", "0,1,2", "none" or a tuple; default none) are the axes the
+    augmentation mirrors, and test-time augmentation with them. ``resume`` continues from
+    ``checkpoint_latest.pt`` with the stored settings (only the epochs, time budget, device, compile
+    and threads given here change). Under ``torchrun`` every rank
     calls this and rank 0 writes. Settings and outputs: docs/training.md.
 
     Returns:
         the ``amoseg.training.trainer.TrainResult`` (mean validation pseudo-Dice, epochs, time).
     """
     from amoseg.planning import Plan
-    from amoseg.training.config import TrainConfig, parse_duration
+    from amoseg.training.config import TrainConfig, parse_duration, parse_mirror_axes
     from amoseg.training.log import print_result
     from amoseg.training.run import train as train_fold
 
@@ -254,6 +257,7 @@ def train(
         device=device,
         residual=residual,
         compile=compile,
+        mirror_axes=parse_mirror_axes(mirror_axes),
         amp=amp,
         iterations_per_epoch=iterations_per_epoch,
         batch_size=batch_size,

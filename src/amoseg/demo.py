@@ -41,7 +41,8 @@ class DemoSettings:
         minutes: wall-clock budget of the whole demo; training gets what the other steps leave.
         n_ct, n_mr: phantom cases; a quarter of them (at least one per modality) are held out for testing.
         seed: phantoms, splits, weights and patches.
-        tta: mirroring test-time augmentation when predicting (8 passes per window).
+        tta: mirroring test-time augmentation when predicting (4 passes per window: the two axes the
+            default training mirrors).
         workers: processes for the data steps (None: the CPU count).
     """
 

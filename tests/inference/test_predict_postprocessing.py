@@ -18,6 +18,7 @@ from amoseg.inference.model import Model, load_model
 from amoseg.inference.postprocess import POSTPROCESSING_FILE, Postprocessing
 from amoseg.io import Image, make_geometry, read_label, write_image
 from amoseg.labels import ORGAN_BY_ID
+from amoseg.training.config import TrainConfig
 from identity_model import IdentityLabels, identity_plan
 
 SPACING = (1.5, 1.5, 4.0)
@@ -53,7 +54,8 @@ def run_dir(cpu_plan, tmp_path, monkeypatch):
     labels = {str(organ_id): organ.name for organ_id, organ in ORGAN_BY_ID.items()}
 
     def identity_fold(folder, device="cpu", checkpoint=None):
-        return IdentityLabels(), plan, {"labels": {"0": "background", **labels}}
+        config = TrainConfig(mirror_axes=(1, 2) if folder.name == "fold_0" else (0, 2)).to_dict()
+        return IdentityLabels(), plan, {"labels": {"0": "background", **labels}, "config": config}
 
     monkeypatch.setattr(checkpoint, "load_model", identity_fold)
     run = tmp_path / "run"
@@ -70,6 +72,11 @@ def test_the_folds_vote_on_the_organs(run_dir):
     assert load_model(run_dir).largest_component == ()  # one fold of two is no majority
     Postprocessing((6, 1), {}, {}, 2).save(run_dir / "fold_1" / POSTPROCESSING_FILE)
     assert load_model(run_dir).largest_component == (6,)
+
+
+def test_test_time_mirroring_keeps_to_the_axes_every_fold_was_trained_on(run_dir):
+    assert load_model(run_dir / "fold_0").mirror_axes == (1, 2)
+    assert load_model(run_dir).mirror_axes == (2,)
 
 
 def test_cli_predict_removes_the_blob_and_keeps_it_without_postprocessing(run_dir, tmp_path):

@@ -119,6 +119,17 @@ def test_mirroring_flips_image_and_label_together():
     assert torch.equal(mirrored.image[1], batch.image[1])
 
 
+@pytest.mark.parametrize(("axes", "mirrored"), [((0, 1, 2), {0, 1, 2}), ((1, 2), {1, 2}), ((), set())])
+def test_the_pipeline_mirrors_only_the_axes_it_is_given(axes, mirrored):
+    """Over 200 samples each allowed axis is flipped about half the time and the others never."""
+    mirror = nnunet_augmentation(SHAPE, (1.0, 1.0, 1.0), mirror_axes=axes).transforms[-1]
+    assert isinstance(mirror, RandomMirror)
+    flips = mirror.draw(200, torch.Generator().manual_seed(0)).flips
+    for axis in range(3):
+        share = flips[:, axis].float().mean().item()
+        assert (0.35 < share < 0.65) if axis in mirrored else share == 0.0, (axis, share)
+
+
 def test_gamma_keeps_mean_and_std():
     batch = make_batch(2)
     gamma = Gamma(probability=1)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from amoseg.errors import AmosegError
-from amoseg.training.config import TrainConfig, parse_duration
+from amoseg.training.config import DEFAULT_MIRROR_AXES, TrainConfig, parse_duration, parse_mirror_axes
 from amoseg.training.splits import fold_cases, load_or_make_splits, make_splits
 
 
@@ -66,3 +66,18 @@ def test_config_round_trip_and_validation(tmp_path):
         TrainConfig(fold="7")
     with pytest.raises(ValueError, match="unknown"):
         TrainConfig.from_dict({"learning_rate": 1})
+
+
+def test_no_mirroring_by_default_and_older_runs_keep_all_three_axes():
+    assert TrainConfig().mirror_axes == DEFAULT_MIRROR_AXES == ()
+    # A config.json of format 1 (before the setting existed) was trained mirroring every axis.
+    written_before = {key: value for key, value in TrainConfig().to_dict().items() if key != "mirror_axes"}
+    assert TrainConfig.from_dict({**written_before, "config_version": 1}).mirror_axes == (0, 1, 2)
+    assert TrainConfig.from_dict(TrainConfig(mirror_axes=[2, 0]).to_dict()).mirror_axes == (0, 2)
+    assert parse_mirror_axes("0,1,2") == (0, 1, 2) and parse_mirror_axes("none") == ()
+    assert parse_mirror_axes(None) is None
+    with pytest.raises(AmosegError, match="not axes"):
+        parse_mirror_axes("x,y")
+    for bad in ((3,), (1, 1)):
+        with pytest.raises(AmosegError, match="mirror axes"):
+            TrainConfig(mirror_axes=bad)

@@ -24,7 +24,7 @@ class PredictOptions:
 
     Attributes:
         step: window step as a fraction of the patch (0.5: half overlap).
-        mirror: mirroring test-time augmentation.
+        mirror: mirroring test-time augmentation, along the axes the model was trained to be mirrored.
         device: torch device ("cpu", "cuda", "mps").
         windows_per_batch: windows per forward pass.
         autocast_dtype: "bfloat16" to run the network under autocast, else None (float32).
@@ -75,6 +75,7 @@ def predict_image(
         patch_size=tuple(model.plan.patch_size),
         step=options.step,
         mirror=options.mirror,
+        mirror_axes=model.mirror_axes,
         windows_per_batch=options.windows_per_batch,
         autocast_dtype=options.autocast_dtype,
     )

@@ -21,6 +21,8 @@ class Model:
         keep: organ ids written to the output; None writes every organ the model predicts.
         largest_component: organ ids of which the predictor keeps only the largest connected
             component, as the folds' ``postprocessing.json`` decided (a majority of the folds).
+        mirror_axes: the axes test-time augmentation may mirror: those every fold was trained to be
+            mirrored along (a fold that never saw the patient's sides swapped must not be shown them).
     """
 
     networks: tuple
@@ -29,6 +31,7 @@ class Model:
     folds: tuple[str, ...] = ()
     keep: tuple[int, ...] | None = None
     largest_component: tuple[int, ...] = ()
+    mirror_axes: tuple[int, ...] = (0, 1, 2)
 
 
 def restrict_organs(model: Model, organs: str) -> Model:
@@ -96,8 +99,10 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
     """
     from amoseg.inference.postprocess import load_postprocessing, majority_organs
     from amoseg.training.checkpoint import load_model as load_fold
+    from amoseg.training.config import TrainConfig
 
     networks, plans, label_maps, names, decisions = [], [], [], [], []
+    mirror_axes = {0, 1, 2}
     for folder in fold_folders(Path(model_dir), folds):
         decisions.append(load_postprocessing(folder))
         network, plan, metadata = load_fold(folder, device)
@@ -108,6 +113,7 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
             {int(key): str(value) for key, value in metadata["labels"].items() if int(key) != 0}
         )
         names.append(folder.name)
+        mirror_axes &= set(TrainConfig.from_dict(metadata["config"]).mirror_axes)
     if any(plan.plan_id != plans[0].plan_id for plan in plans):
         raise AmosegError(f"{model_dir}: folds {names} were trained with different plans; predict with one")
     if any(labels != label_maps[0] for labels in label_maps):
@@ -118,4 +124,5 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
         labels=label_maps[0],
         folds=tuple(names),
         largest_component=tuple(organ for organ in majority_organs(decisions) if organ in label_maps[0]),
+        mirror_axes=tuple(sorted(mirror_axes)),
     )

@@ -2,13 +2,15 @@
 
 Works on a preprocessed image (float32 [x, y, z], plan space) and returns class probabilities
 (C, x, y, z) on the same grid. Several windows go through the network per forward pass; mirroring
-test-time augmentation averages the predictions of the 8 flips over the three axes; several networks
+test-time augmentation averages the predictions of every combination of flips over the axes the model
+was trained to be mirrored along (4 for the default two axes, 8 for all three); several networks
 (folds) are averaged with equal weight.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,8 +18,13 @@ import numpy as np
 
 from amoseg.inference.sliding_window import gaussian_importance, padding, window_slices, window_starts
 
-#: Flip combinations of the three spatial axes, the identity first.
-MIRROR_AXES: tuple[tuple[int, ...], ...] = ((), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2), (0, 1, 2))
+
+def mirror_combinations(axes: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+    """Every subset of ``axes``, the identity first: the flips test-time augmentation averages."""
+    axes = tuple(sorted(axes))
+    return tuple(
+        combination for size in range(len(axes) + 1) for combination in itertools.combinations(axes, size)
+    )
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,8 @@ class WindowSettings:
     Attributes:
         patch_size: window (x, y, z) in voxels; the plan's training patch.
         step: largest distance between window starts, as a fraction of the patch (0.5 = half overlap).
-        mirror: average over the 8 flips of each window (test-time augmentation).
+        mirror: average over the flips of each window along ``mirror_axes`` (test-time augmentation).
+        mirror_axes: the axes the model was trained to be mirrored along (its ``TrainConfig``).
         windows_per_batch: windows per forward pass.
         autocast_dtype: "bfloat16" to run the network under autocast, or None for float32.
     """
@@ -35,6 +43,7 @@ class WindowSettings:
     patch_size: tuple[int, int, int]
     step: float = 0.5
     mirror: bool = True
+    mirror_axes: tuple[int, ...] = (0, 1, 2)
     windows_per_batch: int = 2
     autocast_dtype: str | None = None
 
@@ -87,7 +96,7 @@ def _ensemble(networks: Sequence, patches, settings: WindowSettings):
     """Mean softmax over networks and flips for a batch of windows (B, 1, x, y, z) -> (B, C, x, y, z)."""
     import torch
 
-    flips = MIRROR_AXES if settings.mirror else MIRROR_AXES[:1]
+    flips = mirror_combinations(settings.mirror_axes if settings.mirror else ())
     mean = None
     autocast = (
         torch.autocast(device_type=patches.device.type, dtype=torch.bfloat16)

@@ -176,7 +176,11 @@ def fit(setup: TrainingSetup, resume_from: dict[str, Any] | None = None) -> Trai
             trained, device_ids=[device.index] if device.type == "cuda" else None
         )
 
-    augmentation = nnunet_augmentation(patch_size, setup.plan.target_spacing_mm) if config.augment else None
+    augmentation = (
+        nnunet_augmentation(patch_size, setup.plan.target_spacing_mm, config.mirror_axes)
+        if config.augment
+        else None
+    )
     # On the CPU the loader thread augments while the network runs; on a GPU the batch goes there first.
     augment_in_loader = augmentation is not None and device.type == "cpu"
     source = PatchSource(

@@ -34,8 +34,11 @@ def thick_axis(spacing_mm: Sequence[float]) -> int | None:
     )
 
 
-def nnunet_augmentation(patch_size: Sequence[int], spacing_mm: Sequence[float]) -> Compose:
-    """The default pipeline for patches of ``patch_size`` (x, y, z) at ``spacing_mm``."""
+def nnunet_augmentation(
+    patch_size: Sequence[int], spacing_mm: Sequence[float], mirror_axes: Sequence[int] = (0, 1, 2)
+) -> Compose:
+    """The default pipeline for patches of ``patch_size`` (x, y, z) at ``spacing_mm``, mirroring
+    ``mirror_axes`` (nnU-Net: all three)."""
     thick = thick_axis(spacing_mm)
     every_axis = (0, 1, 2)
     in_plane = tuple(axis for axis in every_axis if axis != thick)
@@ -53,6 +56,6 @@ def nnunet_augmentation(patch_size: Sequence[int], spacing_mm: Sequence[float]) 
             LowResolution(axes=every_axis if thick is None else in_plane),
             Gamma(probability=0.1, invert=True),
             Gamma(probability=0.3),
-            RandomMirror(),
+            RandomMirror(axes=tuple(mirror_axes)),
         ]
     )
