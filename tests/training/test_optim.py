@@ -57,9 +57,14 @@ def test_bad_optimizer_settings_are_refused(changes, message):
 def test_cpu_preset_trains_with_adamw_and_warmup_gpu_presets_with_sgd(make_tiny_plan):
     cpu_plan: Plan = make_tiny_plan()
     config = TrainConfig.for_plan(cpu_plan)
-    assert (config.optimizer, config.warmup_fraction > 0) == ("adamw", True)
+    assert (config.optimizer, config.warmup_fraction > 0, config.foreground_fraction) == (
+        "adamw",
+        True,
+        2 / 3,
+    )
     gpu_plan = Plan.from_dict({**cpu_plan.to_dict(), "preset": "fullres", "device": "cuda"})
-    assert TrainConfig.for_plan(gpu_plan).optimizer == "sgd"
+    gpu_config = TrainConfig.for_plan(gpu_plan)
+    assert (gpu_config.optimizer, gpu_config.foreground_fraction) == ("sgd", 1 / 3)
     # An explicit choice wins over the preset's.
     assert TrainConfig.for_plan(cpu_plan, optimizer="sgd", initial_lr=0.01).optimizer == "sgd"
 
