@@ -133,7 +133,6 @@ def score(model: Path, held_out: Path, modality: str, labels: list[int], out: Pa
         input=held_out / "imagesTr",
         output=predictions,
         model=model,
-        tta=args.tta,
         device=args.device,
         modality=modality,
         postprocess=False,
@@ -257,7 +256,6 @@ def describe_run(args, plan) -> dict:
         "command": shlex.join(["python", "bench/real_data.py", *sys.argv[1:]]),
         "minutes_per_model": args.minutes,
         "preset": args.preset,
-        "tta": args.tta,
         "seed": args.seed,
         "max_cases": args.max_cases,
         "machine": machine,
@@ -281,7 +279,6 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("real_data_work"), help="outputs and caches")
     parser.add_argument("--minutes", type=float, default=45.0, help="training wall clock per model")
     parser.add_argument("--preset", choices=["cpu", "fast"], default="cpu")
-    parser.add_argument("--tta", action="store_true", help="mirror test-time augmentation when predicting")
     parser.add_argument("--skip-ct-only", action="store_true", help="leave the CT-only comparison out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-cases", type=int, help="at most N cases per set (smoke runs)")

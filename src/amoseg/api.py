@@ -376,7 +376,7 @@ def report(
 
 def demo(*, out: str | Path = "demo_out", minutes: float = 10.0, **options):
     """The main job on the embedded default within ``minutes`` (docs/demo.md); ``options`` are
-    ``amoseg.demo.DemoSettings``' others (n_ct, n_mr, seed, tta, workers).
+    ``amoseg.demo.DemoSettings``' others (n_ct, n_mr, seed, workers).
 
     Returns:
         the ``amoseg.demo.DemoResult`` (mean DSC and NSD for CT and MR, the report's path).

@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--no-tta",
         action="store_true",
-        help="no mirroring test-time augmentation (4x faster for the default models)",
+        help="no mirroring test-time augmentation (only models trained with mirroring have any)",
     )
     predict.add_argument(
         "--step", type=float, default=0.5, help="window step as a fraction of the patch (default 0.5)"
@@ -247,7 +247,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--ct", type=int, default=18, help="CT phantoms, a quarter held out (default 18)")
     demo.add_argument("--mr", type=int, default=6, help="MR phantoms, a quarter held out (default 6)")
-    demo.add_argument("--tta", action="store_true", help="mirroring test-time augmentation when predicting")
     demo.add_argument("--seed", type=int, default=0)
     return parser
 
@@ -393,7 +392,7 @@ def _run_report(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from amoseg import api
 
-    api.demo(out=args.out, minutes=args.minutes, n_ct=args.ct, n_mr=args.mr, seed=args.seed, tta=args.tta)
+    api.demo(out=args.out, minutes=args.minutes, n_ct=args.ct, n_mr=args.mr, seed=args.seed)
     return 0
 
 

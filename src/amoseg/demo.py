@@ -41,8 +41,6 @@ class DemoSettings:
         minutes: wall-clock budget of the whole demo; training gets what the other steps leave.
         n_ct, n_mr: phantom cases; a quarter of them (at least one per modality) are held out for testing.
         seed: phantoms, splits, weights and patches.
-        tta: mirroring test-time augmentation when predicting (4 passes per window: the two axes the
-            default training mirrors).
         workers: processes for the data steps (None: the CPU count).
     """
 
@@ -51,7 +49,6 @@ class DemoSettings:
     n_ct: int = 18
     n_mr: int = 6
     seed: int = 0
-    tta: bool = False
     workers: int | None = None
 
     def __post_init__(self) -> None:
@@ -165,16 +162,14 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
             device="cpu",
         ),
     )
-    tta_flag = "" if settings.tta else " --no-tta"
     step(
         "predict",
-        f"amoseg predict -i {paths.dataset / 'imagesTs'} -o {paths.predictions} -m {paths.runs}{tta_flag}",
+        f"amoseg predict -i {paths.dataset / 'imagesTs'} -o {paths.predictions} -m {paths.runs}",
         (paths.predictions,),
         lambda: api.predict(
             input=paths.dataset / "imagesTs",
             output=paths.predictions,
             model=paths.runs,
-            tta=settings.tta,
             device="cpu",
         ),
     )

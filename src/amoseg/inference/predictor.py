@@ -3,8 +3,8 @@
 Works on a preprocessed image (float32 [x, y, z], plan space) and returns class probabilities
 (C, x, y, z) on the same grid. Several windows go through the network per forward pass; mirroring
 test-time augmentation averages the predictions of every combination of flips over the axes the model
-was trained to be mirrored along (4 for the default two axes, 8 for all three); several networks
-(folds) are averaged with equal weight.
+was trained to be mirrored along (none by default: one pass; 8 for all three axes, as nnU-Net's); several
+networks (folds) are averaged with equal weight.
 """
 
 from __future__ import annotations
