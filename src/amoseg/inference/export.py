@@ -40,7 +40,6 @@ def probabilities_to_label(probabilities, properties: CaseProperties) -> LabelMa
     Returns:
         uint8 label map with ``properties.original_geometry``.
     """
-
     target = tuple(properties.crop_box.shape)
     if tuple(probabilities.shape[1:]) == target:
         cropped = _argmax(probabilities).cpu().numpy()
