@@ -93,6 +93,8 @@ def test_a_time_budget_stops_training_and_still_writes_the_final_checkpoint(tiny
         (["--fold", "7"], "fold '7'"),
         (["--time-budget", "soon"], "not a duration"),
         (["--device", "tpu"], "device 'tpu'"),
+        (["--mirror-axes", "0,3"], "mirror axes [0, 3] must be distinct axes"),
+        (["--mirror-axes", "left"], "mirror axes 'left' are not axes"),
         (["--missing-cache"], "preprocessed folder not found"),
         (["--other-plan"], "no cache for plan"),
     ],
