@@ -120,12 +120,14 @@ def _interpolated_argmax(rows, voxels, out_start: int, low_start: int, index, we
         mixed = torch.zeros((len(chunk), classes), dtype=torch.float32, device=rows.device)
         for a in range(2):
             for b in range(2):
+                # Each (x, y) tap pair is shared by both z taps: its row offset and weight once.
+                plane = ((index[0][x, a] - low_start) * low_y + index[1][y, b]) * low_z
+                plane_share = weight[0][x, a] * weight[1][y, b]
                 for c in range(2):
-                    neighbour = ((index[0][x, a] - low_start) * low_y + index[1][y, b]) * low_z + index[2][
-                        z, c
-                    ]
-                    share = weight[0][x, a] * weight[1][y, b] * weight[2][z, c]
-                    mixed.addcmul_(flat_rows.index_select(0, neighbour), share[:, None])
+                    neighbour = plane + index[2][z, c]
+                    mixed.addcmul_(
+                        flat_rows.index_select(0, neighbour), (plane_share * weight[2][z, c])[:, None]
+                    )
         labels[offset : offset + len(chunk)] = _argmax(mixed.t())
     return labels
 
