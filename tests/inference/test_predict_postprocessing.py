@@ -79,6 +79,29 @@ def test_test_time_mirroring_keeps_to_the_axes_every_fold_was_trained_on(run_dir
     assert load_model(run_dir).mirror_axes == (2,)
 
 
+def test_a_fold_whose_training_config_is_unreadable_is_one_line_and_exit_1(
+    run_dir, tmp_path, capsys, monkeypatch
+):
+    import amoseg.training.checkpoint as checkpoint
+
+    fold = checkpoint.load_model
+    monkeypatch.setattr(
+        checkpoint,
+        "load_model",
+        lambda folder, device="cpu", checkpoint=None: (
+            *fold(folder)[:2],
+            {**fold(folder)[2], "config": {"config_version": 99}},
+        ),
+    )
+    write_image(_image(_labels()), tmp_path / "in" / "amos_0001_0000.nii.gz")
+    code = main(
+        ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-m", str(run_dir / "fold_0")]
+    )
+    error = capsys.readouterr().err.strip()
+    assert code == 1 and len(error.splitlines()) == 1, error
+    assert "fold_0" in error and "training config is unreadable" in error and "newer" in error
+
+
 def test_cli_predict_removes_the_blob_and_keeps_it_without_postprocessing(run_dir, tmp_path):
     labels = _labels()
     write_image(_image(labels), tmp_path / "in" / "amos_0001_0000.nii.gz")

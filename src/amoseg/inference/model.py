@@ -113,7 +113,11 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
             {int(key): str(value) for key, value in metadata["labels"].items() if int(key) != 0}
         )
         names.append(folder.name)
-        mirror_axes &= set(TrainConfig.from_dict(metadata["config"]).mirror_axes)
+        try:
+            config = TrainConfig.from_dict(metadata["config"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise InputError(folder, f"the checkpoint's training config is unreadable ({error})") from None
+        mirror_axes &= set(config.mirror_axes)
     if any(plan.plan_id != plans[0].plan_id for plan in plans):
         raise AmosegError(f"{model_dir}: folds {names} were trained with different plans; predict with one")
     if any(labels != label_maps[0] for labels in label_maps):
