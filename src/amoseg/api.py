@@ -219,6 +219,7 @@ def train(
     resume: bool = False,
     residual: bool = False,
     compile: bool = False,
+    augment: bool | None = None,
     mirror_axes: str | tuple[int, ...] | None = None,
     amp: bool = True,
     seed: int = 0,
@@ -232,7 +233,8 @@ def train(
     ``plan`` is a plans.json path or an ``amoseg.planning.Plan``; its cache is ``preprocessed/<plan id>``.
     ``fold`` is 0..4 (five folds stratified by modality, ``output/splits.json``) or "all".
     ``time_budget`` ("10m", "90s", or seconds) stops training there and still writes the final
-    checkpoint. ``mirror_axes`` ("1,2", "0,1,2", "none" or a tuple; default none) are the axes the
+    checkpoint. ``augment`` switches nnU-Net's data augmentation on or off (None: on, except for the
+    cpu preset). ``mirror_axes`` ("1,2", "0,1,2", "none" or a tuple; default none) are the axes the
     augmentation mirrors, and test-time augmentation with them. ``resume`` continues from
     ``checkpoint_latest.pt`` with the stored settings (only the epochs, time budget, device, compile
     and threads given here change). Under ``torchrun`` every rank
@@ -257,6 +259,7 @@ def train(
         device=device,
         residual=residual,
         compile=compile,
+        augment=augment,
         mirror_axes=parse_mirror_axes(mirror_axes),
         amp=amp,
         iterations_per_epoch=iterations_per_epoch,

@@ -132,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--gpu-memory", type=float, metavar="GB", help="GPU memory budget, fullres/fast (default 8)"
     )
     plan.add_argument(
-        "--cpu-step-seconds", type=float, metavar="S", help="seconds per training step on 2 cores (cpu)"
+        "--cpu-step-seconds",
+        type=float,
+        metavar="S",
+        help="seconds per training step on 2 cores (cpu; default 0.6)",
     )
     plan.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
@@ -215,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the fold from checkpoint_latest.pt")
     train.add_argument("--residual", action="store_true", help="residual encoder blocks (ResEnc U-Net)")
     train.add_argument("--compile", action="store_true", help="torch.compile the network")
+    train.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help="nnU-Net's data augmentation (default: on, off for the cpu preset)",
+    )
     train.add_argument(
         "--mirror-axes",
         metavar="AXES",
@@ -371,6 +379,7 @@ def _run_train(args: argparse.Namespace) -> int:
         device=args.device,
         resume=args.resume,
         residual=args.residual,
+        augment=args.augment,
         compile=args.compile,
         mirror_axes=args.mirror_axes,
         amp=not args.no_amp,

@@ -18,7 +18,7 @@ def test_two_ranks_hold_identical_weights_and_only_rank_0_writes(tiny_cache, tmp
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "amoseg", "train", str(root), "--plan", str(plans_json), "-o", str(output),
-        "--epochs", "2", "--iterations-per-epoch", "3", "--device", "cpu",
+        "--epochs", "2", "--iterations-per-epoch", "3", "--device", "cpu", "--augment",
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, encoding="utf-8", timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]

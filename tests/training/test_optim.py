@@ -54,19 +54,22 @@ def test_bad_optimizer_settings_are_refused(changes, message):
         TrainConfig(**changes)
 
 
-def test_cpu_preset_trains_with_adamw_and_warmup_gpu_presets_with_sgd(make_tiny_plan):
+def test_cpu_preset_trains_with_adamw_warmup_and_no_augmentation_gpu_presets_as_nnunet(make_tiny_plan):
     cpu_plan: Plan = make_tiny_plan()
     config = TrainConfig.for_plan(cpu_plan)
-    assert (config.optimizer, config.warmup_fraction > 0, config.foreground_fraction) == (
+    assert (config.optimizer, config.warmup_fraction > 0, config.foreground_fraction, config.augment) == (
         "adamw",
         True,
         2 / 3,
+        False,
     )
     gpu_plan = Plan.from_dict({**cpu_plan.to_dict(), "preset": "fullres", "device": "cuda"})
     gpu_config = TrainConfig.for_plan(gpu_plan)
-    assert (gpu_config.optimizer, gpu_config.foreground_fraction) == ("sgd", 1 / 3)
-    # An explicit choice wins over the preset's.
+    assert (gpu_config.optimizer, gpu_config.foreground_fraction, gpu_config.augment) == ("sgd", 1 / 3, True)
+    # An explicit choice wins over the preset's; None (an option left out) keeps it.
     assert TrainConfig.for_plan(cpu_plan, optimizer="sgd", initial_lr=0.01).optimizer == "sgd"
+    assert TrainConfig.for_plan(cpu_plan, augment=True).augment is True
+    assert TrainConfig.for_plan(cpu_plan, augment=None).augment is False
 
 
 @pytest.mark.parametrize("native", [True, False])

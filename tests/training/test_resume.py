@@ -20,7 +20,8 @@ def command(tiny_cache, output, *extra: str) -> list[str]:
     _, plans_json, root = tiny_cache
     return [
         sys.executable, "-m", "amoseg", "train", str(root), "--plan", str(plans_json), "-o", str(output),
-        "--epochs", "4", "--iterations-per-epoch", "3", "--device", "cpu", "--threads", "1", *extra,
+        "--epochs", "4", "--iterations-per-epoch", "3", "--device", "cpu", "--threads", "1",
+        "--augment", *extra,  # the cpu preset trains without; the resumed draws must match too
     ]  # fmt: skip
 
 
@@ -60,6 +61,7 @@ def test_sigkill_then_resume_gives_the_weights_of_an_uninterrupted_run(tiny_cach
                 torch.as_tensor(value), torch.as_tensor(actual["optimizer"]["state"][index][name])
             )
     assert actual["iteration"] == expected["iteration"] == 12
+    assert actual["config"]["augment"] is True  # --augment over the cpu preset's default
     expected_log, actual_log = read_log(tmp_path / "reference" / "fold_0"), read_log(fold)
     assert len(actual_log) == len(expected_log) == 4
     for first, second in zip(expected_log, actual_log, strict=True):

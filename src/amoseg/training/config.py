@@ -24,6 +24,9 @@ OPTIMIZERS = ("sgd", "adamw")
 #: The cpu preset's defaults: a few hundred steps in a short budget suit AdamW with a brief warm-up far
 #: better than nnU-Net's SGD, which needs tens of thousands (docs/training.md, "The cpu preset"); two
 #: thirds of the patches centred on an organ let the small ones be seen often enough in so few steps;
+#: no augmentation, because in a budget of about a thousand steps the network is still learning the
+#: organs and augmentation only slows it (5 minutes on the phantoms, 64 x 64 x 32 patches: mean
+#: pseudo-Dice 0.80 without, 0.68 with);
 #: 50 iterations per epoch give a validation every half minute or so on 2 cores.
 CPU_PRESET_DEFAULTS = MappingProxyType(
     {
@@ -32,6 +35,7 @@ CPU_PRESET_DEFAULTS = MappingProxyType(
         "warmup_fraction": 0.03,
         "iterations_per_epoch": 50,
         "foreground_fraction": 2 / 3,
+        "augment": False,
     }
 )
 #: Mirroring axes of the canonical orientation (LPS: 0 runs right to left, 1 front to back, 2 feet to
