@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import tempfile
 import time
@@ -125,6 +126,7 @@ def main() -> None:
         "median_batch_preparation_s": round(statistics.median(loader_seconds), 4),
         "ratio_pipeline_to_baseline": round(median["pipeline"] / median["baseline"], 3),
         "ratio_sequential_to_baseline": round(median["sequential"] / median["baseline"], 3),
+        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),  # KiB on Linux
     }
     print(
         f"plan {plan.plan_id}: patch {plan.patch_size}, batch {plan.batch_size}, {result['threads']} threads, "
@@ -134,7 +136,7 @@ def main() -> None:
         f"median step: ready-made batches {median['baseline']:.3f} s, real pipeline {median['pipeline']:.3f} s "
         f"(ratio {result['ratio_pipeline_to_baseline']:.3f}, target <= 1.15); without the loader thread "
         f"{median['sequential']:.3f} s (ratio {result['ratio_sequential_to_baseline']:.3f}); preparing one batch "
-        f"takes {result['median_batch_preparation_s']:.3f} s"
+        f"takes {result['median_batch_preparation_s']:.3f} s; peak resident memory {result['peak_rss_gib']:.2f} GiB"
     )
     if args.output:
         args.output.write_text(json.dumps(result, indent=2) + "\n")
