@@ -104,6 +104,22 @@ def test_bad_input_is_one_line_and_exit_1(box_dataset, tmp_path, capsys, argumen
     assert error.startswith("amoseg ") and len(error.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        (["--preset", "cpu", "--cpu-step-seconds", "-1"], "a budget must be positive, got -1.0"),
+        (["--cpu-step-seconds", "0.6"], "a CPU step budget applies to the cpu preset only"),
+    ],
+)
+def test_a_bad_budget_is_refused_before_the_fingerprint_is_computed(
+    box_dataset, tmp_path, capsys, budget, message
+):
+    work = tmp_path / "work"
+    assert main(["plan", str(box_dataset), "-o", str(work / "plans.json"), *budget]) == 1
+    assert message in capsys.readouterr().err
+    assert not work.exists()  # no stats folder, no plan
+
+
 def test_a_fingerprint_of_another_dataset_is_refused(box_dataset, tmp_path, capsys):
     other = tmp_path / "other"
     other.mkdir()

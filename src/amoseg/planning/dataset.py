@@ -8,7 +8,7 @@ from pathlib import Path
 
 from amoseg.errors import AmosegError, InputError
 from amoseg.planning.plan import PLANS_FILE, Plan
-from amoseg.planning.planner import make_plan
+from amoseg.planning.planner import check_preset, make_plan
 
 FINGERPRINT_FILE = "fingerprint.json"
 
@@ -33,7 +33,7 @@ def plan_dataset(
         stats: folder holding ``fingerprint.json`` from ``amoseg stats``; default ``stats/`` beside
             ``output``. When the fingerprint is missing it is computed there first (no plots).
         gpu_memory_gb: GPU memory budget (GPU presets; default 8).
-        cpu_step_seconds: seconds per training step on 2 cores (cpu preset; default 1).
+        cpu_step_seconds: seconds per training step on 2 cores (cpu preset; default 0.6).
         workers: processes for computing a missing fingerprint.
         progress: progress bar while computing a missing fingerprint.
 
@@ -41,6 +41,7 @@ def plan_dataset(
         AmosegError: unknown preset, bad budget, unreadable fingerprint, or an output or stats folder
             inside the dataset.
     """
+    check_preset(preset, gpu_memory_gb, cpu_step_seconds)  # before a missing fingerprint is computed
     root = Path(dataset)
     if not root.is_dir():
         raise InputError(root, "dataset folder not found")

@@ -60,6 +60,26 @@ PRESET_SETTINGS: dict[str, PresetSettings] = {
 }
 
 
+def check_preset(
+    preset: str, gpu_memory_gb: float | None = None, cpu_step_seconds: float | None = None
+) -> None:
+    """Refuse an unknown preset, or a budget given to the wrong preset or not positive.
+
+    Raises:
+        AmosegError: naming the problem.
+    """
+    if preset not in PRESETS:
+        raise AmosegError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    settings = PRESET_SETTINGS[preset]
+    if gpu_memory_gb is not None and settings.device != "cuda":
+        raise AmosegError("--gpu-memory applies to the GPU presets (fullres, fast), not to cpu")
+    if cpu_step_seconds is not None and settings.device != "cpu":
+        raise AmosegError("a CPU step budget applies to the cpu preset only")
+    for budget in (gpu_memory_gb, cpu_step_seconds):
+        if budget is not None and budget <= 0:
+            raise AmosegError(f"a budget must be positive, got {budget}")
+
+
 def make_plan(
     fingerprint: dict,
     preset: str,
@@ -80,16 +100,8 @@ def make_plan(
         AmosegError: unknown preset, a budget given to the wrong preset or not positive, or a
             fingerprint without cases.
     """
-    if preset not in PRESETS:
-        raise AmosegError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    check_preset(preset, gpu_memory_gb, cpu_step_seconds)
     settings = PRESET_SETTINGS[preset]
-    if gpu_memory_gb is not None and settings.device != "cuda":
-        raise AmosegError("--gpu-memory applies to the GPU presets (fullres, fast), not to cpu")
-    if cpu_step_seconds is not None and settings.device != "cpu":
-        raise AmosegError("a CPU step budget applies to the cpu preset only")
-    for budget in (gpu_memory_gb, cpu_step_seconds):
-        if budget is not None and budget <= 0:
-            raise AmosegError(f"a budget must be positive, got {budget}")
 
     spacings, shapes = spacing_rules.case_geometry(fingerprint)
     target = spacing_rules.target_spacing(preset, spacings, shapes)
