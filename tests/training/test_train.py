@@ -87,6 +87,18 @@ def test_a_time_budget_stops_training_and_still_writes_the_final_checkpoint(tiny
     assert again.stopped_by == "already finished"
 
 
+def test_training_gives_the_callers_torch_settings_back(tiny_cache, tmp_path):
+    before = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(3)
+    try:
+        train_tiny(tiny_cache, tmp_path, epochs=1, iterations_per_epoch=1)  # 1 thread, deterministic
+        assert torch.get_num_threads() == 3
+        assert torch.are_deterministic_algorithms_enabled() == deterministic
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize(
     "arguments, message",
     [
