@@ -109,8 +109,6 @@ def train(
             has no validation case, a run folder that already holds a run (without ``resume``), or a
             device that is not available.
     """
-    import torch
-
     from amoseg.training import distributed
     from amoseg.training.checkpoint import checkpoint_path, read_checkpoint
     from amoseg.training.network import training_topology
@@ -189,7 +187,6 @@ def train(
     finally:
         distributed.stop()
         _restore_determinism(previous)
-        torch.set_num_threads(previous["threads"])
     return result
 
 
@@ -270,6 +267,7 @@ def _restore_determinism(previous: dict[str, Any]) -> None:
     torch.use_deterministic_algorithms(previous["deterministic"])
     torch.backends.cudnn.benchmark = previous["cudnn_benchmark"]
     torch.backends.cudnn.deterministic = previous["cudnn_deterministic"]
+    torch.set_num_threads(previous["threads"])
 
 
 def _announce(plan, config, topology, train_cases, val_cases, device, context, resume_from) -> None:
