@@ -40,6 +40,38 @@ def prepare(data: Path, step_seconds: float | None) -> tuple[Path, Path]:
     return plans, data / "preprocessed"
 
 
+def run_facts(plan, dtype) -> dict:
+    """What a training-step benchmark ran with: plan, patch, batch, precision and threads."""
+    import torch
+
+    return {
+        "plan_id": plan.plan_id,
+        "patch_size": list(plan.patch_size),
+        "batch_size": plan.batch_size,
+        "autocast": str(dtype).removeprefix("torch.") if dtype else "off (float32)",
+        "threads": torch.get_num_threads(),
+    }
+
+
+def describe(facts: dict) -> str:
+    return (
+        f"plan {facts['plan_id']}: patch {tuple(facts['patch_size'])}, batch {facts['batch_size']}, "
+        f"{facts['threads']} threads, autocast {facts['autocast']}"
+    )
+
+
+def report(result: dict, summary: str, output: Path | None, setting: str = "") -> None:
+    """Print what ran and the figures; also write the results as JSON to ``output`` when given."""
+    print(describe(result) + setting)
+    print(summary)
+    if output:
+        output.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def peak_rss_gib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)  # KiB on Linux
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "amoseg_bench_train")
@@ -115,31 +147,22 @@ def main() -> None:
 
     median = {name: statistics.median(values) for name, values in times.items()}
     result = {
-        "plan_id": plan.plan_id,
-        "patch_size": list(plan.patch_size),
-        "batch_size": plan.batch_size,
+        **run_facts(plan, dtype),
         "augment": augmentation is not None,
-        "autocast": str(dtype).removeprefix("torch.") if dtype else "off (float32)",
-        "threads": torch.get_num_threads(),
         "steps_per_variant": len(times["baseline"]),
         "median_step_s": {name: round(value, 4) for name, value in median.items()},
         "median_batch_preparation_s": round(statistics.median(loader_seconds), 4),
         "ratio_pipeline_to_baseline": round(median["pipeline"] / median["baseline"], 3),
         "ratio_sequential_to_baseline": round(median["sequential"] / median["baseline"], 3),
-        "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),  # KiB on Linux
+        "peak_rss_gib": peak_rss_gib(),
     }
-    print(
-        f"plan {plan.plan_id}: patch {plan.patch_size}, batch {plan.batch_size}, {result['threads']} threads, "
-        f"augmentation {'on' if result['augment'] else 'off'}, autocast {result['autocast']}"
-    )
-    print(
+    summary = (
         f"median step: ready-made batches {median['baseline']:.3f} s, real pipeline {median['pipeline']:.3f} s "
         f"(ratio {result['ratio_pipeline_to_baseline']:.3f}, target <= 1.15); without the loader thread "
         f"{median['sequential']:.3f} s (ratio {result['ratio_sequential_to_baseline']:.3f}); preparing one batch "
         f"takes {result['median_batch_preparation_s']:.3f} s; peak resident memory {result['peak_rss_gib']:.2f} GiB"
     )
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, summary, args.output, f", augmentation {'on' if result['augment'] else 'off'}")
 
 
 if __name__ == "__main__":

@@ -135,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cpu-step-seconds",
         type=float,
         metavar="S",
-        help="seconds per training step on 2 cores (cpu; default 0.6)",
+        help="seconds per training step on 2 cores (cpu; default 0.4)",
     )
     plan.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, required=True, help="run folder; the fold goes to fold_<k>/"
     )
     train.add_argument(
-        "--epochs", type=int, help="epochs (default 1000; iterations per epoch: 250, cpu preset 50)"
+        "--epochs", type=int, help="epochs (default 1000; iterations per epoch: 250, cpu preset 100)"
     )
     train.add_argument(
         "--time-budget", metavar="DURATION", help="stop after e.g. 10m, 90s or 1h30m of training"

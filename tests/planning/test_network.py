@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from amoseg.planning import build_network, make_plan
@@ -27,6 +28,70 @@ def test_network_is_dynunet_with_the_stored_arguments(cpu_plan):
     with torch.no_grad():
         output = network(torch.zeros((1, 1, 32, 32, 32)))
     assert tuple(output.shape) == (1, 16, 32, 32, 32)
+
+
+def _convolutions(module):
+    from torch import nn
+
+    return [layer for layer in module.modules() if isinstance(layer, nn.Conv3d)]
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_single_conv_blocks_cut_the_full_resolution_and_decoder_blocks(cpu_plan, single):
+    import dataclasses
+
+    import torch
+    import torch.nn.functional as F
+
+    topology = dataclasses.replace(cpu_plan.network, single_conv_blocks=single)
+    torch.manual_seed(0)
+    network = build_network(topology)
+    convolutions = 1 if single else 2
+    assert len(_convolutions(network.input_block)) == convolutions
+    assert [len(_convolutions(up.conv_block)) for up in network.upsamples] == [convolutions] * 3
+    assert all(len(_convolutions(block)) == 2 for block in network.downsamples)
+    assert network.skip_layers.downsample is network.input_block  # the block the forward pass runs
+    # The compute and memory models count the same weights as the network holds (output heads aside).
+    heads = [network.output_block, *network.deep_supervision_heads]
+    weights = sum(layer.weight.numel() for layer in _convolutions(network))
+    head_weights = sum(layer.weight.numel() for head in heads for layer in _convolutions(head))
+    transposed = sum(up.transp_conv.conv.weight.numel() for up in network.upsamples)
+    assert weights - head_weights + transposed == model.parameter_count(topology)
+    if single:
+        block = network.input_block
+        image = torch.randn((1, 1, 16, 16, 16))
+        expected = F.leaky_relu(
+            F.instance_norm(
+                F.conv3d(image, block.conv1.conv.weight, padding=1),
+                weight=block.norm1.weight,
+                bias=block.norm1.bias,
+            ),
+            0.01,
+        )
+        torch.testing.assert_close(block(image), expected)
+
+
+@pytest.mark.slow
+def test_compute_model_counts_the_forward_flops_torch_counts(cpu_plan):
+    import dataclasses
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    patch = (32, 32, 16)
+    for single in (True, False):
+        topology = dataclasses.replace(cpu_plan.network, single_conv_blocks=single)
+        network = build_network(topology).eval()
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            network(torch.zeros((1, 1, *patch)))
+        # The model leaves out the 1 x 1 x 1 output convolutions: the output block at full resolution and
+        # the deep-supervision heads (DynUNet runs them in eval mode too), one stage down each.
+        shapes = model.stage_shapes(topology, patch)
+        outputs = [(topology.filters[stage], shapes[stage]) for stage in range(1 + topology.deep_supr_num)]
+        heads = sum(2 * features * 16 * float(np.prod(shape)) for features, shape in outputs)
+        counted = counter.get_total_flops() - heads
+        assert model.training_flops(topology, patch, 1) / 3 == pytest.approx(counted, rel=1e-9)
 
 
 def test_instance_norm_learns_scale_and_shift_and_older_plans_keep_theirs(cpu_plan):

@@ -40,6 +40,11 @@ def test_plan_id_follows_content(amos_like_fingerprint):
     assert edited.plan_id != plan.plan_id
     bigger = make_plan(amos_like_fingerprint, "fullres", gpu_memory_gb=24)
     assert bigger.plan_id != plan.plan_id
+    # Unset, the newest network field is not written: plans saved before it existed keep their ids.
+    assert "single_conv_blocks" not in plan.to_dict()["network"]
+    single = dataclasses.replace(plan, network=dataclasses.replace(plan.network, single_conv_blocks=True))
+    assert single.to_dict()["network"]["single_conv_blocks"] is True
+    assert single.plan_id != plan.plan_id
 
 
 def test_hand_edited_file_gets_a_new_id(amos_like_fingerprint, tmp_path):

@@ -82,7 +82,9 @@ def test_cpu_preset_fits_its_step_budget(amos_like_fingerprint):
     plan = make_plan(amos_like_fingerprint, "cpu")
     assert plan.device == "cpu" and plan.batch_size == 2
     assert plan.network.filters[0] == 16 and plan.network.num_stages <= 4
-    assert plan.estimated_step_s <= plan.step_budget_s == 0.6
+    assert plan.estimated_step_s <= plan.step_budget_s == 0.4
+    assert plan.network.single_conv_blocks
+    assert not make_plan(amos_like_fingerprint, "fullres").network.single_conv_blocks
     slower = make_plan(amos_like_fingerprint, "cpu", cpu_step_seconds=4.0)
     assert np.prod(slower.patch_size) > np.prod(plan.patch_size)
 

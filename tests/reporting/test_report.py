@@ -198,6 +198,8 @@ def test_plan_and_training_figures(report, study):
     assert fields["Preset"] == "cpu"
     assert fields["Batch size"] == str(plan.batch_size)
     assert fields["Filters per stage"] == ", ".join(map(str, plan.network.filters))
+    assert plan.network.single_conv_blocks  # the cpu preset's
+    assert fields["Convolutions per block"] == "1 at full resolution and in the decoder, else 2"
     last = read_log(study / "runs" / "fold_0")[-1]
     training = dict(report.sections["training"]["table_ids"]["training-fold_0"][1:])
     assert training["Epochs"].startswith(f"{last['epoch']} of ")

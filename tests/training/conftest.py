@@ -16,7 +16,9 @@ from amoseg.planning.plan import NetworkTopology, NormalizationScheme, Plan
 PATCH = (32, 32, 16)
 
 
-def tiny_plan(patch=PATCH, filters=(8, 16, 32), res_block: bool = False) -> Plan:
+def tiny_plan(
+    patch=PATCH, filters=(8, 16, 32), res_block: bool = False, single_conv_blocks: bool = True
+) -> Plan:
     strides = ((1, 1, 1), (2, 2, 2), (2, 2, 2))
     return Plan(
         preset="cpu",
@@ -36,6 +38,7 @@ def tiny_plan(patch=PATCH, filters=(8, 16, 32), res_block: bool = False) -> Plan
             deep_supervision=True,
             deep_supr_num=1,
             res_block=res_block,
+            single_conv_blocks=single_conv_blocks,  # as the cpu preset plans it
         ),
         normalization={
             "CT": NormalizationScheme("CT", "dataset_foreground", -120.0, 250.0, 37.0, 40.0),

@@ -57,12 +57,13 @@ def test_bad_optimizer_settings_are_refused(changes, message):
 def test_cpu_preset_trains_with_adamw_warmup_and_no_augmentation_gpu_presets_as_nnunet(make_tiny_plan):
     cpu_plan: Plan = make_tiny_plan()
     config = TrainConfig.for_plan(cpu_plan)
-    assert (config.optimizer, config.warmup_fraction > 0, config.foreground_fraction, config.augment) == (
-        "adamw",
-        True,
-        2 / 3,
-        False,
-    )
+    assert (
+        config.optimizer,
+        config.warmup_fraction > 0,
+        config.foreground_fraction,
+        config.augment,
+        config.iterations_per_epoch,
+    ) == ("adamw", True, 2 / 3, False, 100)
     gpu_plan = Plan.from_dict({**cpu_plan.to_dict(), "preset": "fullres", "device": "cuda"})
     gpu_config = TrainConfig.for_plan(gpu_plan)
     assert (gpu_config.optimizer, gpu_config.foreground_fraction, gpu_config.augment) == ("sgd", 1 / 3, True)

@@ -83,6 +83,7 @@ def test_a_time_budget_stops_training_and_still_writes_the_final_checkpoint(tiny
     assert (fold / "checkpoint_final.pt").is_file()
     _, _, metadata = load_model(fold)
     assert metadata["topology"]["res_block"] is True and metadata["fold"] == "all"
+    assert metadata["topology"]["single_conv_blocks"] is True
     again = train_tiny(tiny_cache, tmp_path, fold="all", resume=True)
     assert again.stopped_by == "already finished"
 

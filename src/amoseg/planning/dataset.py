@@ -33,7 +33,7 @@ def plan_dataset(
         stats: folder holding ``fingerprint.json`` from ``amoseg stats``; default ``stats/`` beside
             ``output``. When the fingerprint is missing it is computed there first (no plots).
         gpu_memory_gb: GPU memory budget (GPU presets; default 8).
-        cpu_step_seconds: seconds per training step on 2 cores (cpu preset; default 0.6).
+        cpu_step_seconds: seconds per training step on 2 cores (cpu preset; default 0.4).
         workers: processes for computing a missing fingerprint.
         progress: progress bar while computing a missing fingerprint.
 

@@ -15,11 +15,17 @@ from amoseg.planning.plan import NetworkTopology, Plan
 
 
 def build_network(plan: Plan | NetworkTopology):
-    """``monai.networks.nets.DynUNet`` with exactly the plan's stored constructor arguments."""
+    """``monai.networks.nets.DynUNet`` with exactly the plan's stored constructor arguments, its
+    full-resolution encoder and decoder blocks cut to one convolution when the topology says so."""
     from monai.networks.nets import DynUNet
 
     topology = plan.network if isinstance(plan, Plan) else plan
-    return DynUNet(**topology.dynunet_kwargs())
+    network = DynUNet(**topology.dynunet_kwargs())
+    if topology.single_conv_blocks:
+        from amoseg.planning.blocks import use_single_conv_blocks
+
+        use_single_conv_blocks(network)
+    return network
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,9 @@ class NetworkTopology:
         norm_name: MONAI's norm argument: a name, or (name, keyword arguments) such as
             ``("instance", {"affine": True})``, nnU-Net's instance norm with a learned scale and shift.
         deep_supr_num: extra deep-supervision heads besides the full-resolution output.
+        single_conv_blocks: the full-resolution encoder block and every decoder block run one
+            convolution (with its norm and activation) instead of DynUNet's two (cpu preset; applied
+            by ``planning.network.build_network``, not a DynUNet argument).
     """
 
     spatial_dims: int
@@ -80,16 +83,29 @@ class NetworkTopology:
     deep_supervision: bool = True
     deep_supr_num: int = 1
     res_block: bool = False
+    single_conv_blocks: bool = False
 
     @property
     def num_stages(self) -> int:
         return len(self.strides)
 
-    def dynunet_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``monai.networks.nets.DynUNet``, as plain lists."""
-        kwargs = asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, tuples as plain lists (JSON and ``weights_only`` checkpoints).
+
+        ``single_conv_blocks`` only when set: plans and checkpoints written before it existed keep
+        their content, and so their plan ids.
+        """
+        values = asdict(self)
         for key in ("kernel_size", "strides", "upsample_kernel_size", "filters"):
-            kwargs[key] = [list(value) if isinstance(value, tuple) else value for value in kwargs[key]]
+            values[key] = [list(value) if isinstance(value, tuple) else value for value in values[key]]
+        if not self.single_conv_blocks:
+            del values["single_conv_blocks"]
+        return values
+
+    def dynunet_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``monai.networks.nets.DynUNet``: every field but ``single_conv_blocks``."""
+        kwargs = self.to_dict()
+        kwargs.pop("single_conv_blocks", None)
         return kwargs
 
 
@@ -170,7 +186,7 @@ class Plan:
             if item.name == "normalization":
                 value = {modality: asdict(scheme) for modality, scheme in sorted(value.items())}
             elif item.name == "network":
-                value = value.dynunet_kwargs()
+                value = value.to_dict()
             elif item.name == "resampling":
                 value = asdict(value)
             elif isinstance(value, tuple):

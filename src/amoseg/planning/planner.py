@@ -5,8 +5,9 @@ Presets:
 - ``fullres``: nnU-Net's target spacing rule, 32 -> 320 features, patch and batch for a GPU memory budget
   (default 8 GB, nnU-Net's default).
 - ``fast``: 3 mm isotropic (TotalSegmentator's ``--fast``), same network family and budget.
-- ``cpu``: 3 mm or coarser, 16 -> 128 features over at most 4 stages, batch 2, and a patch sized so
-  that one training step takes about ``cpu_step_seconds`` on 2 CPU cores (default 0.6 s).
+- ``cpu``: 3 mm or coarser, 16 -> 128 features over at most 4 stages, one convolution in the
+  full-resolution encoder block and in every decoder block, batch 2, and a patch sized so that one
+  training step takes about ``cpu_step_seconds`` on 2 CPU cores (default 0.4 s).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class PresetSettings:
         initial_patch_edge: the search starts from a patch with the volume of this cube (voxels).
         default_memory_gb: GPU memory budget when none is given (GPU presets).
         default_step_seconds: training-step time budget (cpu preset).
+        single_conv_blocks: one convolution in the full-resolution encoder block and in every decoder
+            block (``NetworkTopology.single_conv_blocks``).
     """
 
     device: str
@@ -48,15 +51,17 @@ class PresetSettings:
     initial_patch_edge: float
     default_memory_gb: float | None = None
     default_step_seconds: float | None = None
+    single_conv_blocks: bool = False
 
 
 PRESET_SETTINGS: dict[str, PresetSettings] = {
     "fullres": PresetSettings("cuda", 32, 320, None, 256, default_memory_gb=8.0),
     "fast": PresetSettings("cuda", 32, 320, None, 256, default_memory_gb=8.0),
-    # A step budget of 0.6 s (by the compute model; about 0.2 s in bfloat16) rather than 1 s: in a budget of
-    # minutes, twice the steps on a 64 x 72 x 28 patch beat fewer on 80 x 88 x 32 (5 minutes on the phantoms:
-    # mean pseudo-Dice 0.81 over five runs against 0.69, docs/training.md).
-    "cpu": PresetSettings("cpu", 16, 128, 4, 128, default_step_seconds=0.6),
+    # A step budget of 0.4 s by the compute model (about 0.2-0.3 s in bfloat16) rather than 1 s: in a budget
+    # of minutes, more steps on a 64 x 72 x 28 patch beat fewer on 80 x 88 x 32 (5 minutes on the phantoms:
+    # mean pseudo-Dice 0.81 over five runs against 0.69, docs/training.md). Single-convolution blocks make
+    # the same step about 0.7 times as long and learn faster per step (docs/training.md).
+    "cpu": PresetSettings("cpu", 16, 128, 4, 128, default_step_seconds=0.4, single_conv_blocks=True),
 }
 
 
@@ -94,7 +99,7 @@ def make_plan(
             ``axis_permutation`` to map their axes to the canonical orientation.
         preset: "fullres", "fast" or "cpu".
         gpu_memory_gb: training memory budget for the GPU presets (default 8 GB).
-        cpu_step_seconds: seconds per training step on 2 CPU cores for the cpu preset (default 0.6).
+        cpu_step_seconds: seconds per training step on 2 CPU cores for the cpu preset (default 0.4).
 
     Raises:
         AmosegError: unknown preset, a budget given to the wrong preset or not positive, or a
@@ -110,7 +115,13 @@ def make_plan(
     out_channels = MAX_LABEL + 1
 
     def topology_for(pooling):
-        return model.make_topology(pooling, settings.base_features, settings.max_features, out_channels)
+        return model.make_topology(
+            pooling,
+            settings.base_features,
+            settings.max_features,
+            out_channels,
+            single_conv_blocks=settings.single_conv_blocks,
+        )
 
     if settings.device == "cuda":
         memory = gpu_memory_gb or settings.default_memory_gb

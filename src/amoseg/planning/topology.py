@@ -97,7 +97,12 @@ def pool_and_conv_props(
 
 
 def make_topology(
-    pooling: Pooling, base_features: int, max_features: int, out_channels: int, in_channels: int = 1
+    pooling: Pooling,
+    base_features: int,
+    max_features: int,
+    out_channels: int,
+    in_channels: int = 1,
+    single_conv_blocks: bool = False,
 ) -> NetworkTopology:
     """DynUNet arguments for a pooling; deep supervision on all decoder outputs but the coarsest."""
     stages = len(pooling.strides)
@@ -118,6 +123,7 @@ def make_topology(
         norm_name=("instance", {"affine": True}),
         deep_supervision=upsamplings >= 2,
         deep_supr_num=min(heads, max(upsamplings - 1, 1)),
+        single_conv_blocks=single_conv_blocks,
     )
 
 
@@ -136,17 +142,18 @@ def feature_elements(topology: NetworkTopology, patch_size: tuple) -> float:
 
     Counted per stage s with F_s features on V_s voxels: the encoder's two convolutions (2 F_s V_s),
     and in the decoder the transposed convolution, the concatenation (2 F_s V_s) and two convolutions
-    (5 F_s V_s in all), plus the output heads. Normalization and activation outputs are covered by the
-    calibrated bytes per element.
+    (5 F_s V_s in all), plus the output heads; one convolution fewer in each block that
+    ``single_conv_blocks`` cuts. Normalization and activation outputs are covered by the calibrated
+    bytes per element.
     """
     total = 0.0
     shapes = stage_shapes(topology, patch_size)
     last = len(shapes) - 1
     for stage, (shape, features) in enumerate(zip(shapes, topology.filters, strict=True)):
         voxels = float(np.prod(shape))
-        total += 2 * features * voxels
+        total += block_convolutions(topology, stage, decoder=False) * features * voxels
         if stage < last:
-            total += 5 * features * voxels
+            total += (3 + block_convolutions(topology, stage, decoder=True)) * features * voxels
     # Each head's output is upsampled to full resolution, stacked, and goes through a log-softmax whose
     # result and gradient are kept: about four full-resolution maps of out_channels per head.
     heads = 1 + (topology.deep_supr_num if topology.deep_supervision else 0)
@@ -154,19 +161,30 @@ def feature_elements(topology: NetworkTopology, patch_size: tuple) -> float:
     return total
 
 
+def block_convolutions(topology: NetworkTopology, stage: int, decoder: bool) -> int:
+    """Convolutions in a stage's encoder or decoder block: two, or one in the blocks that
+    ``single_conv_blocks`` cuts (the full-resolution encoder block and every decoder block)."""
+    return 1 if topology.single_conv_blocks and (decoder or stage == 0) else 2
+
+
+def _block_weights(topology: NetworkTopology, stage: int, inputs: int, features: int, decoder: bool) -> float:
+    """Weights of one block's convolutions per voxel of its kernel: the first from ``inputs`` features,
+    the second (where there is one) from the block's own."""
+    return inputs * features + (block_convolutions(topology, stage, decoder) - 1) * features * features
+
+
 def parameter_count(topology: NetworkTopology) -> float:
     """Learnable weights of the DynUNet (convolutions; norms and biases are negligible)."""
     count = 0.0
     previous = topology.in_channels
-    for kernel, features in zip(topology.kernel_size, topology.filters, strict=True):
-        volume = float(np.prod(kernel))
-        count += volume * (previous * features + features * features)
+    for stage, (kernel, features) in enumerate(zip(topology.kernel_size, topology.filters, strict=True)):
+        count += float(np.prod(kernel)) * _block_weights(topology, stage, previous, features, decoder=False)
         previous = features
     for stage in range(len(topology.filters) - 2, -1, -1):
         features, deeper = topology.filters[stage], topology.filters[stage + 1]
         volume = float(np.prod(topology.kernel_size[stage]))
         count += float(np.prod(topology.strides[stage + 1])) * deeper * features  # transposed conv
-        count += volume * (2 * features * features + features * features)
+        count += volume * _block_weights(topology, stage, 2 * features, features, decoder=True)
     return count
 
 
@@ -189,9 +207,11 @@ def training_flops(topology: NetworkTopology, patch_size: tuple, batch_size: int
     shapes = stage_shapes(topology, patch_size)
     forward = 0.0
     previous = topology.in_channels
-    for shape, kernel, features in zip(shapes, topology.kernel_size, topology.filters, strict=True):
+    for stage, (shape, kernel, features) in enumerate(
+        zip(shapes, topology.kernel_size, topology.filters, strict=True)
+    ):
         voxels, volume = float(np.prod(shape)), float(np.prod(kernel))
-        forward += 2 * voxels * volume * (previous * features + features * features)
+        forward += 2 * voxels * volume * _block_weights(topology, stage, previous, features, decoder=False)
         previous = features
     for stage in range(len(shapes) - 2, -1, -1):
         voxels = float(np.prod(shapes[stage]))
@@ -204,7 +224,7 @@ def training_flops(topology: NetworkTopology, patch_size: tuple, batch_size: int
             * deeper
             * features
         )
-        forward += 2 * voxels * volume * (2 * features * features + features * features)
+        forward += 2 * voxels * volume * _block_weights(topology, stage, 2 * features, features, decoder=True)
     return 3 * forward * batch_size
 
 

@@ -128,6 +128,10 @@ def plan_section(files: StudyFiles) -> str:
         ("Strides", ", ".join(_vector(value) for value in network.strides)),
         ("Kernel sizes", ", ".join(_vector(value) for value in network.kernel_size)),
         ("Residual blocks", "yes" if network.res_block else "no"),
+        (
+            "Convolutions per block",
+            "1 at full resolution and in the decoder, else 2" if network.single_conv_blocks else "2",
+        ),
         ("Orientation", plan.orientation),
         ("Source", str(files.plan)),
     ]

@@ -85,7 +85,7 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 
 def topology_to_dict(topology: NetworkTopology) -> dict[str, Any]:
-    return topology.dynunet_kwargs()
+    return topology.to_dict()
 
 
 def topology_from_dict(plan: Plan, data: dict[str, Any]) -> NetworkTopology:

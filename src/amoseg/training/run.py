@@ -278,6 +278,7 @@ def _announce(plan, config, topology, train_cases, val_cases, device, context, r
     print(
         f"Training fold {config.fold} of plan {plan.plan_id} on {where}: {len(train_cases)} training and "
         f"{len(val_cases)} validation cases, patch {patch}, batch {config.batch_size or plan.batch_size}, "
-        f"{'residual' if topology.res_block else 'plain'} U-Net, {config.epochs} epochs of "
+        f"{'residual' if topology.res_block else 'plain'} U-Net"
+        f"{' with single-convolution blocks' if topology.single_conv_blocks else ''}, {config.epochs} epochs of "
         f"{config.iterations_per_epoch} iterations{budget}; {start}"
     )
