@@ -44,7 +44,6 @@ def test_single_conv_blocks_cut_the_full_resolution_and_decoder_blocks(cpu_plan,
     import torch.nn.functional as F
 
     topology = dataclasses.replace(cpu_plan.network, single_conv_blocks=single)
-    torch.manual_seed(0)
     network = build_network(topology)
     convolutions = 1 if single else 2
     assert len(_convolutions(network.input_block)) == convolutions
@@ -69,6 +68,17 @@ def test_single_conv_blocks_cut_the_full_resolution_and_decoder_blocks(cpu_plan,
             0.01,
         )
         torch.testing.assert_close(block(image), expected)
+
+
+def test_residual_encoder_keeps_the_single_convolution_blocks(cpu_plan):
+    import dataclasses
+
+    from monai.networks.blocks.dynunet_block import UnetResBlock
+
+    network = build_network(dataclasses.replace(cpu_plan.network, res_block=True))
+    assert cpu_plan.network.single_conv_blocks and len(_convolutions(network.input_block)) == 1
+    assert all(isinstance(block, UnetResBlock) for block in network.downsamples)
+    assert [len(_convolutions(up.conv_block)) for up in network.upsamples] == [1] * 3
 
 
 @pytest.mark.slow

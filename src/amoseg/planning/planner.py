@@ -60,7 +60,7 @@ PRESET_SETTINGS: dict[str, PresetSettings] = {
     # A step budget of 0.4 s by the compute model (about 0.2-0.3 s in bfloat16) rather than 1 s: in a budget
     # of minutes, more steps on a 64 x 72 x 28 patch beat fewer on 80 x 88 x 32 (5 minutes on the phantoms:
     # mean pseudo-Dice 0.81 over five runs against 0.69, docs/training.md). Single-convolution blocks make
-    # the same step about 0.7 times as long and learn faster per step (docs/training.md).
+    # the same step about two thirds as long and learn faster per step (docs/training.md).
     "cpu": PresetSettings("cpu", 16, 128, 4, 128, default_step_seconds=0.4, single_conv_blocks=True),
 }
 
