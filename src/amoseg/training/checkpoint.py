@@ -4,7 +4,8 @@ A checkpoint is a dict of tensors and plain Python values (dict, list, str, int,
 
     format, checkpoint_version, amoseg_version, name ("latest", "best" or "final"), fold,
     network          the DynUNet's state dict
-    topology         its constructor arguments (the plan's, with ``res_block`` as trained)
+    topology         ``NetworkTopology.to_dict()``: its constructor arguments and ``single_conv_blocks``
+                     (the plan's, with ``res_block`` as trained)
     optimizer, scaler
     epoch, iteration, elapsed_seconds, best_ema_dice, history (the log's records)
     rng              torch (and CUDA), numpy and Python generator states, as tensors
