@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +98,52 @@ def write_dicom_series(folder, array: np.ndarray, spacing, origin, modality: str
         slice_image.SetMetaData("0008|0018", f"1.2.826.0.1.3680043.2.1125.3.{k}")
         writer.SetFileName(str(folder / f"slice_{k:03d}.dcm"))
         writer.Execute(slice_image)
+
+
+def run_amoseg(*arguments, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+    """``amoseg ARGUMENTS`` in a fresh process, optionally under ``ulimit -f`` (bytes)."""
+    return _run([sys.executable, "-m", "amoseg", *map(str, arguments)], file_size_limit)
+
+
+def run_python(code: str, *arguments, file_size_limit: int | None = None) -> subprocess.CompletedProcess:
+    """``python -c CODE ARGUMENTS`` in a fresh process, optionally under ``ulimit -f`` (bytes)."""
+    return _run([sys.executable, "-c", code, *map(str, arguments)], file_size_limit)
+
+
+def _run(argv: list[str], file_size_limit: int | None) -> subprocess.CompletedProcess:
+    def limit() -> None:
+        # Runs in the child before it starts; writes past the limit fail with EFBIG, as Python
+        # ignores SIGXFSZ.
+        if file_size_limit is not None:
+            hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, hard))
+
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        preexec_fn=limit,
+        timeout=600,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+
+
+def one_error_line(stderr: str, *fragments: str) -> str:
+    """The single line a failing command prints; fails unless it names every fragment."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("amoseg ") and ": error: " in lines[0], lines[0]
+    assert "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Relative path -> (size, mtime in ns) of every file under ``root``: equal snapshots, untouched."""
+    return {
+        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }

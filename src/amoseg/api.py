@@ -22,8 +22,10 @@ def check(
         the ``CheckReport``; ``report.ok`` is False when any error was found.
     """
     from amoseg.data.check import check_dataset, print_report, write_report
+    from amoseg.data.layout import require_outside
 
     dataset = Path(dataset)
+    require_outside(dataset, output, "the check report")
     report = check_dataset(dataset, workers=workers, progress=not quiet)
     write_report(report, Path(output))
     if not quiet:

@@ -20,3 +20,10 @@ class InputError(AmosegError):
     def __reduce__(self):
         # Rebuilt from its two fields, so the error survives the trip back from a worker process.
         return (type(self), (self.path, self.problem))
+
+
+class OutputError(InputError):
+    """A named output could not be written completely (disk full, file-size limit, no permission).
+
+    Whatever stood under that name before is kept: outputs are only renamed into place once whole.
+    """

@@ -10,7 +10,8 @@ import pytest
 from amoseg.data.layout import discover, resolve_modality
 from amoseg.data.naming import split_channels
 from amoseg.errors import InputError
-from helpers import real_dataset, write_box_dataset
+from amoseg.io import write_image
+from helpers import box_case, real_dataset, write_box_dataset
 
 
 def test_listed_dataset_with_original_amos_label_spellings(tmp_path):
@@ -73,8 +74,22 @@ def test_modality_resolution_order():
     assert resolve_modality("amos_0501", "CT") == "MR"
     assert resolve_modality("amos_0501", "CT", forced=True) == "CT"
     assert resolve_modality("chaos_0005", "MR") == "MR"
-    assert resolve_modality("case_0600", None) == "MR"
-    assert resolve_modality("anonymous", None) == "CT"
+    assert resolve_modality("amos_0600", None) == "MR"
+    # Only AMOS's own names follow the id rule: other trailing numbers say nothing.
+    assert resolve_modality("case_0600", None) is None
+    assert resolve_modality("chaos_0001", None) is None
+    assert resolve_modality("anonymous", None) is None
+
+
+def test_a_case_whose_modality_nothing_declares_is_an_error_naming_it(tmp_path):
+    image, label = box_case()
+    write_image(image, tmp_path / "imagesTr" / "patient_0042.nii.gz")
+    write_image(label, tmp_path / "labelsTr" / "patient_0042.nii.gz")
+    dataset = discover(tmp_path)
+    assert dataset.cases == ()
+    [problem] = dataset.problems
+    assert problem.severity == "error" and problem.case == "patient_0042"
+    assert "CT or MR is not declared" in problem.message and "channel_names" in problem.message
 
 
 def test_per_case_modality_override(tmp_path):

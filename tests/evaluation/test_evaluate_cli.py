@@ -90,7 +90,11 @@ def test_bad_label_value_leaves_an_existing_output_folder_untouched(
     ("extra", "fragment"),
     [
         (["--labels", "1,99"], "label id 99 is not an AMOS organ"),
-        (["--tolerance", "0"], "tolerance must be a positive number"),
+        (["--tolerance", "0"], "NSD tolerance must be more than 0 and at most 100 mm, got 0 mm"),
+        (["--tolerance", "1e5"], "NSD tolerance must be more than 0 and at most 100 mm, got 100000 mm"),
+        (["--tolerance", "1e308"], "at most 100 mm, got 1e+308 mm"),
+        (["--labels", ""], "no organ to score: labels is empty"),
+        (["--labels", " , "], "no organ to score: labels is empty"),
         (["--tolerance-profile", "nope"], "unknown tolerance profile 'nope'"),
     ],
 )
@@ -118,3 +122,30 @@ def test_tolerance_and_profile_are_exclusive(study, tmp_path, capsys):
                 "flare22",
             ]
         )
+
+
+def test_a_reference_stored_twice_is_refused(study, tmp_path, capsys, write_labels, box_labels):
+    pred, ref = study
+    write_labels("dataset/labelsTr/amos_0002.nii", box_labels(shift=3))  # beside amos_0002.nii.gz
+    code, _, err = run(capsys, pred, ref, "-o", tmp_path / "out")
+    assert code == 1
+    assert_one_error_line(err, "2 files for amos_0002 (amos_0002.nii, amos_0002.nii.gz); keep one")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(study, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    pred, ref = study
+    staging = tmp_path / f".out.tmp{process.pid}"
+    staging.mkdir()
+    (staging / "per_case.csv").write_text("case,modality\n")  # half of what a killed run wrote
+    other = tmp_path / f".notes.tmp{process.pid}.txt"  # not ours: kept
+    other.write_text("mine")
+    code, _, err = run(capsys, pred, ref, "-o", tmp_path / "out")
+    assert code == 0, err
+    assert not staging.exists() and other.exists()
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith(".")) == [other.name]

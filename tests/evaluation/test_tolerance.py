@@ -22,10 +22,15 @@ def test_flare22_profile():
     assert table == {ORGAN_BY_NAME[name].id: float(mm) for name, mm in expected.items()}
 
 
-@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf"), 1e5, 1e308, 100.001])
 def test_bad_tolerance_is_refused(value):
-    with pytest.raises(ValueError, match="positive"):
+    # 1e5 and 1e308 mm used to reach the distance maps and try to allocate terabytes.
+    with pytest.raises(ValueError, match=r"more than 0 and at most 100 mm"):
         tolerances_for((1,), tolerance_mm=value)
+
+
+def test_the_largest_tolerance_is_accepted():
+    assert tolerances_for((1, 6), tolerance_mm=100.0) == {1: 100.0, 6: 100.0}
 
 
 def test_unknown_profile_names_the_known_ones():

@@ -198,13 +198,36 @@ def test_folder_without_dicom_is_refused(tmp_path):
         read_image(tmp_path)
 
 
-@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".mha", ".nrrd"])
-def test_nonfinite_voxels_are_counted_in_every_format(tmp_path, suffix):
-    from amoseg.io.sitk_io import count_nonfinite
+def _metaimage_header(folder, name, size, element_type):
+    """A MetaImage header whose data file is tiny: enough for a header-only read."""
+    header = folder / name
+    header.write_text(
+        f"ObjectType = Image\nNDims = 3\nDimSize = {size}\nElementType = {element_type}\n"
+        "ElementSpacing = 1 1 1\nElementDataFile = data.raw\n"
+    )
+    (folder / "data.raw").write_bytes(b"\x00" * 16)
+    return header
 
-    array = np.ones((5, 4, 3), np.float32)
-    array[1, 2, 0] = np.nan
-    array[4, 3, 2] = np.inf
-    path = tmp_path / f"nan{suffix}"
+
+def test_size_cap_counts_decoded_bytes_not_voxels(tmp_path):
+    """The largest AMOS scan as float64 (2.4 GB) is admitted; twice its slices as float64 is not, as uint8 it is."""
+    largest_amos = read_header(_metaimage_header(tmp_path, "amos.mha", "768 768 512", "MET_DOUBLE"))
+    assert largest_amos.geometry.shape == (768, 768, 512)
+    assert read_header(_metaimage_header(tmp_path, "bytes.mha", "768 768 1024", "MET_UCHAR"))
+    with pytest.raises(InputError) as caught:
+        read_header(_metaimage_header(tmp_path, "doubles.mha", "768 768 1024", "MET_DOUBLE"))
+    assert caught.value.problem == (
+        "header declares 768 x 768 x 1024 voxels of 8 bytes = 4.83e+09 bytes, more than the limit of "
+        "4.29e+09 bytes; refusing to load"
+    )
+
+
+def test_arrays_read_through_itk_share_its_buffer_and_stay_writable(tmp_path):
+    path = tmp_path / "image.mha"
+    array = np.arange(4 * 3 * 2, dtype=np.int16).reshape(4, 3, 2)
     write_image(Image(array, make_geometry(array.shape)), path)
-    assert count_nonfinite(path) == 2
+    back = read_image(path).array
+    np.testing.assert_array_equal(back, array)
+    assert back.flags.writeable and not back.flags.owndata
+    back[1, 2, 1] = -7  # the ITK image behind it stays alive as long as the array does
+    assert back[1, 2, 1] == -7

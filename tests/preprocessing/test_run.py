@@ -107,7 +107,10 @@ def test_bad_input_is_one_line_and_exit_1(box_dataset, tmp_path, capsys, argumen
 @pytest.mark.parametrize(
     ("budget", "message"),
     [
-        (["--preset", "cpu", "--cpu-step-seconds", "-1"], "a budget must be positive, got -1.0"),
+        (
+            ["--preset", "cpu", "--cpu-step-seconds", "-1"],
+            "a budget must be a positive, finite number, got -1.0",
+        ),
         (["--cpu-step-seconds", "0.6"], "a CPU step budget applies to the cpu preset only"),
     ],
 )

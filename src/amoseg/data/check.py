@@ -17,7 +17,7 @@ import numpy as np
 from amoseg.atomic import write_json
 from amoseg.data.layout import Case, Dataset, Problem, discover
 from amoseg.errors import InputError
-from amoseg.io.sitk_io import count_nonfinite, read_header, read_image, read_label
+from amoseg.io.sitk_io import read_header, read_image, read_label
 from amoseg.labels import ORGAN_BY_ID
 
 #: Spacing outside this range (mm) is implausible for abdominal CT or MR and usually a broken header.
@@ -26,6 +26,10 @@ PLAUSIBLE_SPACING_MM = (0.1, 15.0)
 #: or intensities already normalised.
 CT_AIR_BELOW_HU = -500.0
 CT_MAX_HU = 4000.0
+#: Label maps are scanned in chunks of this many voxels (a few MB of temporaries each).
+_CHUNK_VOXELS = 1 << 22
+#: Chunks whose values lie in [0, this) are counted with a histogram, others sorted.
+_HISTOGRAM_LIMIT = 1 << 12
 
 
 @dataclass(frozen=True)
@@ -125,11 +129,7 @@ def _check_image_voxels(case: Case, add) -> None:
     except InputError as error:
         add("error", case.image, error.problem)
         return
-    if np.issubdtype(array.dtype, np.floating):
-        nonfinite = count_nonfinite(case.image)
-        if nonfinite:
-            add("error", case.image, f"{nonfinite} voxels are NaN or infinite")
-            array = array[np.isfinite(array)]
+    # NaN and infinite voxels were refused by the reader, as every stage's reads refuse them.
     if array.size == 0:
         return
     low, high = float(array.min()), float(array.max())
@@ -153,14 +153,10 @@ def _check_label_voxels(case: Case, dataset: Dataset, add) -> None:
     except InputError as error:
         add("error", case.label, error.problem)
         return
-    counts = np.bincount(label.ravel(), minlength=1) if label.min() >= 0 else None
-    present = (
-        {int(v) for v in np.flatnonzero(counts)} if counts is not None else {int(v) for v in np.unique(label)}
-    )
-    present.discard(0)
-    undeclared = sorted(value for value in present if value not in dataset.labels)
-    if undeclared:
-        add("error", case.label, f"label values {undeclared} are not declared in dataset.json labels")
+    present = label_values(label) - {0}
+    problem = undeclared_labels(present, dataset.labels)
+    if problem:
+        add("error", case.label, problem)
     unannotated = sorted(v for v in present if v in dataset.labels and v not in case.annotated_labels)
     if unannotated:
         add("warning", case.label, f"holds organs {_names(unannotated)} that the dataset does not annotate")
@@ -174,6 +170,40 @@ def _check_label_voxels(case: Case, dataset: Dataset, add) -> None:
     missing = sorted(set(case.annotated_labels) - present - set(case.absent_labels))
     if missing:
         add("warning", case.label, f"annotated organs {_names(missing)} have no voxels")
+
+
+def label_values(array: np.ndarray) -> set[int]:
+    """The distinct values of an integer label map.
+
+    Read in chunks of its memory, so that neither a histogram as long as the largest value (a uint32
+    file holding 4e9 would need 32 GB) nor a full-size integer copy is ever made.
+    """
+    flat = np.ravel(array, order="K")  # a view for the contiguous arrays readers give
+    found: set[int] = set()
+    for start in range(0, flat.size, _CHUNK_VOXELS):
+        chunk = flat[start : start + _CHUNK_VOXELS]
+        low, high = int(chunk.min()), int(chunk.max())
+        if low >= 0 and high < _HISTOGRAM_LIMIT:
+            found.update(np.flatnonzero(np.bincount(chunk, minlength=high + 1)).tolist())
+        else:
+            found.update(int(value) for value in np.unique(chunk))
+    return found
+
+
+def undeclared_labels(values: set[int], declared: dict[int, str] | set[int]) -> str | None:
+    """The one rule for label values, applied by every stage that reads labels: background (0) and
+    the organ ids dataset.json declares; None when ``values`` keep to it, else the problem in words."""
+    undeclared = sorted(value for value in values if value != 0 and value not in declared)
+    if not undeclared:
+        return None
+    shown = ", ".join(str(value) for value in undeclared[:8]) + (", ..." if len(undeclared) > 8 else "")
+    return (
+        f"label values [{shown}] are not declared in dataset.json labels (declared: 0, {_id_list(declared)})"
+    )
+
+
+def _id_list(declared) -> str:
+    return ", ".join(str(value) for value in sorted(declared))
 
 
 def _names(ids: list[int]) -> str:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from amoseg.atomic import write_json, write_text
+from amoseg.atomic import remove_stale_temporaries, write_json, write_text
 from amoseg.data.card import build_card, card_markdown, card_tables
+from amoseg.data.check import label_values, undeclared_labels
 from amoseg.data.fingerprint import build_fingerprint
-from amoseg.data.layout import Case, discover
+from amoseg.data.layout import Case, discover, require_outside
 from amoseg.data.statistics import MAX_FLOAT_VALUES, CaseStatistics, StatisticsAccumulator, case_statistics
 from amoseg.errors import AmosegError, InputError
 from amoseg.io.sitk_io import read_header, read_image, read_label
@@ -50,13 +51,24 @@ def describe_dataset(
     from amoseg.parallel import bounded_map, default_workers
     from amoseg.progress import track
 
+    require_outside(root, output, "the statistics folder")
     dataset = discover(root)
-    cases = [case for case in dataset.cases if case.image.exists()]
+    # Cases discovery refused or found missing are reported like unreadable ones, never dropped silently.
+    skipped = [
+        Skipped(problem.case or "dataset", problem.line())
+        for problem in dataset.problems
+        if problem.severity == "error"
+    ]
+    if strict and skipped:
+        raise AmosegError(skipped[0].reason)
+    for item in skipped:
+        print(f"skipped {item.case_id}: {item.reason}")
+    refused = {item.case_id for item in skipped}
+    cases = [case for case in dataset.cases if case.case_id not in refused]
     if not cases:
         raise AmosegError(f"{root}: no readable cases found")
     accumulator = StatisticsAccumulator(max_float_values=max_float_values)
-    skipped: list[Skipped] = []
-    job = partial(_case_job, root=Path(root))
+    job = partial(_case_job, root=Path(root), declared=frozenset(dataset.labels))
     results = bounded_map(job, cases, default_workers(workers, len(cases)))
     for result in track(results, total=len(cases), description="statistics", enabled=progress):
         if isinstance(result, Skipped):
@@ -78,7 +90,7 @@ def describe_dataset(
     return card
 
 
-def _case_job(case: Case, root: Path) -> CaseStatistics | Skipped:
+def _case_job(case: Case, root: Path, declared: frozenset[int]) -> CaseStatistics | Skipped:
     try:
         image_header = read_header(case.image)
         label = None
@@ -87,6 +99,9 @@ def _case_job(case: Case, root: Path) -> CaseStatistics | Skipped:
             if differences:
                 return Skipped(case.case_id, "label and image grids differ: " + "; ".join(differences))
             label = read_label(case.label)
+            problem = undeclared_labels(label_values(label.array), declared)
+            if problem:
+                return Skipped(case.case_id, f"{case.label}: {problem}")
         image = read_image(case.image)
     except InputError as error:
         return Skipped(case.case_id, str(error))
@@ -108,8 +123,14 @@ def _format(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+#: Plot files of ``amoseg.reporting.stats_plots`` (names without suffix), for cleaning up after a kill.
+_PLOT_NAMES = ("volumes", "intensity_ct", "intensity_mr", "spacing")
+
+
 def _write_outputs(output: Path, card: dict, fingerprint: dict, accumulator, plots: bool) -> None:
     output.mkdir(parents=True, exist_ok=True)
+    # Hidden temporaries of a killed run; the folder may hold the user's files, so only ours go.
+    remove_stale_temporaries(output, [*card_tables(card), *_PLOT_NAMES, "fingerprint", "stats"])
     for name, rows in card_tables(card).items():
         write_text(output / f"{name}.csv", _csv(rows))
     if plots:

@@ -11,19 +11,25 @@ can list them all. Stages that need a clean dataset call ``Dataset.require_clean
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from amoseg.data.naming import case_ids_in_folder, case_number, image_files, is_amos_case, split_channels
+from amoseg.atomic import read_json
+from amoseg.data.modality import modality_from_name
+from amoseg.data.naming import (
+    case_ids_in_folder,
+    describe_same_name,
+    image_files,
+    same_name_files,
+    split_channels,
+)
 from amoseg.errors import AmosegError, InputError
 from amoseg.io.sitk_io import strip_image_suffix
 from amoseg.labels import (
     MAX_LABEL,
     ORGANS,
     Modality,
-    modality_from_case_id,
     organ_from_name,
     parse_modality,
 )
@@ -36,6 +42,10 @@ _FOLDERS: dict[Split, tuple[str, str]] = {
     "test": ("imagesTs", "labelsTs"),
 }
 _LIST_KEYS: dict[Split, str] = {"train": "training", "validation": "validation", "test": "test"}
+_UNDECLARED_MODALITY = (
+    "CT or MR is not declared: the name is not an AMOS id (amos_NNNN) and dataset.json has no "
+    'channel_names (e.g. {"0": "CT"}) or case_modalities entry for it'
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,9 @@ def discover(root: str | Path, modality: Modality | None = None) -> Dataset:
     case_modalities = _case_modalities(root, meta)
     dataset_modality = modality or _dataset_modality(root, meta)
 
+    doubled = _check_folders(root, problems)
+    if _has_lists(meta):
+        doubled = {}  # dataset.json names the file to use; the other is reported as not listed
     entries = _listed_entries(root, meta, problems) if _has_lists(meta) else _scanned_entries(root)
     if _has_lists(meta):
         _compare_listing_with_folders(root, entries, problems)
@@ -137,14 +150,25 @@ def discover(root: str | Path, modality: Modality | None = None) -> Dataset:
             )
             continue
         seen[case_id] = split
-        case_modality = entry_modality or case_modalities.get(case_id)
+        twice = [doubled[path] for path in (image, label) if path in doubled]
+        if twice:
+            problems.append(Problem("error", case_id, "", twice[0]))
+            continue
+        case_modality = (
+            entry_modality
+            or case_modalities.get(case_id)
+            or resolve_modality(case_id, dataset_modality, modality is not None)
+        )
+        if case_modality is None:
+            problems.append(Problem("error", case_id, _rel(root, image), _UNDECLARED_MODALITY))
+            continue
         cases.append(
             Case(
                 case_id=case_id,
                 split=split,
                 image=image,
                 label=label,
-                modality=case_modality or resolve_modality(case_id, dataset_modality, modality is not None),
+                modality=case_modality,
                 annotated_labels=annotated,
                 absent_labels=absent.get(case_id, ()),
             )
@@ -161,29 +185,34 @@ def discover(root: str | Path, modality: Modality | None = None) -> Dataset:
     )
 
 
-def resolve_modality(case_id: str, dataset_modality: Modality | None, forced: bool = False) -> Modality:
-    """CT or MR for a case without a per-case override.
+def resolve_modality(
+    case_id: str, dataset_modality: Modality | None, forced: bool = False
+) -> Modality | None:
+    """CT or MR for a case without a per-case override; None when nothing declares it.
 
-    Order: a modality forced by the caller; then, for AMOS's own ids (``amos_NNNN``), the id rule
-    (AMOS's dataset.json names its one channel "CT" although it holds the MR cases too); then the
-    dataset's channel name; then the id rule on the trailing number; CT when there is none.
+    Order: a modality forced by the caller; then ``amoseg.data.modality.modality_from_name``: AMOS's
+    own ids (``amos_NNNN``) by the id rule, then the dataset's channel name.
     """
-    number = case_number(case_id)
-    if dataset_modality is not None and (forced or not is_amos_case(case_id)):
+    if forced and dataset_modality is not None:
         return dataset_modality
-    if number is not None:
-        return modality_from_case_id(number)
-    return dataset_modality or "CT"
+    return modality_from_name(case_id, dataset_modality)
+
+
+def require_outside(dataset_root: str | Path, path: str | Path, what: str) -> None:
+    """Refuse an output that lies in the dataset folder (links resolved): inputs are never modified.
+
+    Raises:
+        InputError: naming ``path``; ``what`` says which output it is ("the check report").
+    """
+    if Path(path).resolve().is_relative_to(Path(dataset_root).resolve()):
+        raise InputError(path, f"{what} would be inside the dataset folder; inputs are never modified")
 
 
 def _read_dataset_json(root: Path) -> dict[str, Any]:
     path = root / "dataset.json"
     if not path.is_file():
         return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(path, f"not valid JSON ({error})") from None
+    meta = read_json(path, "dataset.json")
     if not isinstance(meta, dict):
         raise InputError(path, "must hold a JSON object")
     return meta
@@ -338,6 +367,27 @@ def _scanned_entries(root: Path) -> list[Entry]:
         for case_id, images in case_ids_in_folder(root / image_folder, labels).items():
             entries.append((split, case_id, images[0], labels.get(case_id), None))
     return entries
+
+
+def _check_folders(root: Path, problems: list[Problem]) -> dict[Path, str]:
+    """Layout faults that would otherwise lose cases without a word: a split folder that is a file,
+    and one name stored twice (``amos_0001.nii`` beside ``amos_0001.nii.gz``).
+
+    Returns:
+        every file whose name is stored twice -> the problem, for the case that would use it.
+    """
+    doubled: dict[Path, str] = {}
+    for names in _FOLDERS.values():
+        for name in names:
+            folder = root / name
+            if folder.exists() and not folder.is_dir():
+                problems.append(
+                    Problem("error", "", name, "is a file, not a folder; its cases cannot be read")
+                )
+            for stem, paths in same_name_files(folder).items():
+                for path in paths:
+                    doubled[path] = f"{name}: {describe_same_name(stem, paths)}"
+    return doubled
 
 
 def _label_files(folder: Path) -> dict[str, Path]:

@@ -74,3 +74,17 @@ def case_ids_in_folder(folder: Path, known_case_ids: Iterable[str] = ()) -> dict
         case_id, channel = mapping[strip_image_suffix(path.name)]
         cases.setdefault(case_id, []).append((channel, path))
     return {case_id: [path for _, path in sorted(items)] for case_id, items in sorted(cases.items())}
+
+
+def same_name_files(folder: Path) -> dict[str, list[Path]]:
+    """Names stored twice in one folder under different suffixes (``amos_0001.nii`` beside
+    ``amos_0001.nii.gz``): name -> the files. Every reader must refuse these rather than pick one."""
+    groups: dict[str, list[Path]] = {}
+    for path in image_files(folder):
+        groups.setdefault(strip_image_suffix(path.name), []).append(path)
+    return {name: paths for name, paths in groups.items() if len(paths) > 1}
+
+
+def describe_same_name(name: str, paths: list[Path]) -> str:
+    """The one-line problem for ``same_name_files``' entries."""
+    return f"{len(paths)} files for {name} ({', '.join(path.name for path in paths)}); keep one"

@@ -24,7 +24,8 @@ class CaseResult:
 
     Attributes:
         case_id: e.g. ``amos_0507``.
-        modality: CT or MR, for the CT / MR / all summaries.
+        modality: CT or MR, for the CT / MR / all summaries; None when nothing declares it (then the
+            case counts in "all" only).
         organs: one score per evaluated label, in label order.
         voxel_volume_mm3: volume of one reference voxel, to turn voxel counts into mL.
         prediction: the prediction file, or None for an in-memory or missing prediction.
@@ -33,7 +34,7 @@ class CaseResult:
     """
 
     case_id: str
-    modality: Modality
+    modality: Modality | None
     organs: tuple[OrganScore, ...]
     voxel_volume_mm3: float
     prediction: Path | None
@@ -63,7 +64,7 @@ def evaluate_case(
         tolerance_profile: per-organ tolerance table instead, e.g. ``"flare22"``.
         ignore_mask: optional image on the same grid; its nonzero voxels are left out of both maps.
         case_id: name for the outputs (default: the reference's file name without suffix).
-        modality: CT or MR (default: from the case id's trailing number, AMOS rule).
+        modality: CT or MR (default: AMOS's id rule for ``amos_NNNN`` names, else undeclared).
 
     Raises:
         InputError: a file is unreadable, the grids differ (the message says which property and by how

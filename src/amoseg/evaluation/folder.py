@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from amoseg.data.naming import case_ids_in_folder, image_files
+from amoseg.data.naming import case_ids_in_folder, describe_same_name, image_files, same_name_files
 from amoseg.errors import AmosegError, InputError
 from amoseg.evaluation.aggregate import Evaluation
 from amoseg.evaluation.case import CaseResult, evaluate_case, require_same_grid
@@ -25,10 +25,10 @@ _LISTED_PROBLEMS = 5
 
 @dataclass(frozen=True)
 class CasePlan:
-    """One case to score: its files and modality."""
+    """One case to score: its files and modality (None: undeclared)."""
 
     case_id: str
-    modality: Modality
+    modality: Modality | None
     reference: Path
     prediction: Path | None
     ignore_mask: Path | None = None
@@ -79,6 +79,10 @@ def evaluate_folder(
     try:
         if isinstance(labels, str):
             labels = parse_label_ids(labels)
+        if labels is not None and not labels:
+            raise ValueError(
+                "no organ to score: labels is empty; give ids or names, e.g. 1,2,6 or liver,spleen"
+            )
         tolerances = tolerances_for(ORGAN_IDS, tolerance_mm, tolerance_profile)
     except ValueError as error:
         raise AmosegError(str(error)) from None
@@ -156,6 +160,10 @@ def plan_cases(
         predictions = case_ids_in_folder(pred, references)
     masks = _ignore_masks(ignore_mask, references)
     problems: list[str] = []
+    if ref.is_dir():
+        for name, paths in same_name_files(ref).items():
+            problems.append(f"{ref}: {describe_same_name(name, paths)}")
+            references.pop(name, None)
     missing: list[str] = []
     plans = []
     for case_id, reference in references.items():

@@ -13,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-from amoseg.atomic import write_json, write_text
+from amoseg.atomic import remove_stale_temporaries, temporary_sibling, write_json, write_text
 from amoseg.errors import InputError
 from amoseg.evaluation.aggregate import GROUPS, Evaluation, GroupSummary
 from amoseg.labels import ORGAN_BY_ID
@@ -65,7 +65,10 @@ def write_outputs(evaluation: Evaluation, output: str | Path, plot: bool = True)
     """Write the outputs into ``output`` (created if needed); returns the files written."""
     output = Path(output)
     check_output_folder(output)
-    staging = output.parent / f".{output.name}.evaluate-tmp{os.getpid()}"
+    # A staging folder (and temporaries inside OUT) that a killed run left behind go first.
+    remove_stale_temporaries(output.parent, [output.name])
+    remove_stale_temporaries(output)
+    staging = temporary_sibling(output)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
@@ -100,7 +103,7 @@ def per_case_csv(evaluation: Evaluation) -> str:
             writer.writerow(
                 (
                     case.case_id,
-                    case.modality,
+                    case.modality or "",
                     ORGAN_BY_ID[score.label].name,
                     score.label,
                     _number(score.dsc),

@@ -8,6 +8,9 @@ from amoseg.labels import ORGAN_BY_ID, ORGAN_BY_NAME
 
 #: Default NSD tolerance in mm, for every organ.
 DEFAULT_TOLERANCE_MM = 1.0
+#: Largest tolerance accepted. Challenges use 1-5 mm; a band wider than the abdomen's organs (the
+#: liver spans about 200 mm) scores every surface as matched, and its distance maps grow with it.
+MAX_TOLERANCE_MM = 100.0
 
 #: Per-organ tolerance tables in mm, by organ name. ``flare22``: the FLARE22 challenge's values, with
 #: bladder and prostate/uterus (not FLARE organs) at 3 mm.
@@ -44,7 +47,7 @@ def tolerances_for(
         profile: name of a table in ``TOLERANCE_PROFILES``.
 
     Raises:
-        ValueError: unknown profile, or a tolerance that is not a positive number.
+        ValueError: unknown profile, or a tolerance outside (0, ``MAX_TOLERANCE_MM``] (NaN included).
     """
     if profile is not None:
         if profile not in TOLERANCE_PROFILES:
@@ -52,8 +55,10 @@ def tolerances_for(
         table = TOLERANCE_PROFILES[profile]
         return {int(label): table[ORGAN_BY_ID[label].name] for label in labels}
     value = DEFAULT_TOLERANCE_MM if tolerance_mm is None else float(tolerance_mm)
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"tolerance must be a positive number of mm, got {tolerance_mm}")
+    if not 0 < value <= MAX_TOLERANCE_MM:
+        raise ValueError(
+            f"NSD tolerance must be more than 0 and at most {MAX_TOLERANCE_MM:g} mm, got {tolerance_mm:g} mm"
+        )
     return {int(label): value for label in labels}
 
 

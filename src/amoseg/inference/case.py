@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from amoseg.errors import AmosegError
 from amoseg.inference.export import probabilities_on_original_grid, probabilities_to_label
 from amoseg.inference.model import Model
 from amoseg.inference.postprocess import keep_largest
@@ -40,6 +41,15 @@ class PredictOptions:
     autocast_dtype: str | None = None
     keep_probabilities: bool = False
     postprocess: bool = True
+
+    def __post_init__(self) -> None:
+        # Checked before any image is read: a bad step would otherwise fail after preprocessing.
+        if not (isinstance(self.step, int | float) and 0 < self.step <= 1):
+            raise AmosegError(
+                f"window step must be a fraction of the patch in (0, 1], e.g. 0.5; got {self.step}"
+            )
+        if not (isinstance(self.windows_per_batch, int) and self.windows_per_batch >= 1):
+            raise AmosegError(f"windows per batch must be a positive integer; got {self.windows_per_batch}")
 
 
 @dataclass(frozen=True, eq=False)

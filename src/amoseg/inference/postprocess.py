@@ -13,7 +13,6 @@ Pure numpy/scipy functions on label maps indexed [x, y, z]; nothing here touches
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from amoseg.atomic import read_json
 from amoseg.errors import InputError
 from amoseg.evaluation.metrics import dice
 from amoseg.labels import MAX_LABEL, organ_name
@@ -201,9 +201,10 @@ class Postprocessing:
             InputError: unreadable, or not a postprocessing record.
         """
         path = Path(path)
+        data = read_json(path, "postprocessing record")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, ValueError, TypeError, AttributeError) as error:
+            return cls.from_dict(data)
+        except (ValueError, TypeError, AttributeError) as error:
             raise InputError(path, f"not a postprocessing record ({error}); delete it or retrain") from None
 
 

@@ -7,6 +7,8 @@ the network's work. Every output is written atomically.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +25,21 @@ from amoseg.labels import Modality, parse_modality
 
 @dataclass(frozen=True)
 class Job:
-    """One input and where its outputs go."""
+    """One input and where its outputs go.
+
+    ``modality`` is None when nothing but the image itself can tell (``decide_modality``);
+    ``modality_reason`` says where a declared one came from when the user should hear it.
+    """
 
     case_id: str
     source: Path
     target: Path
-    modality: Modality
+    modality: Modality | None
+    modality_reason: str = ""
+
+
+#: What ``write_outputs`` writes beside a label map, as ``<case id>_<name>``.
+_EXTRA_NAMES = ("statistics", "probabilities", "preview")
 
 
 @dataclass(frozen=True)
@@ -46,10 +57,13 @@ def plan_jobs(source: Path, target: Path, modality: str | None = None) -> list[J
     A file goes to ``target`` when that names an image file, else into the ``target`` folder under its
     case id. A folder of image files goes into the ``target`` folder, one output per case, named by
     case id (``_0000`` channel suffixes dropped). A folder without image files is read as one DICOM
-    series.
+    series. The modality is, in order: ``modality``; the case's entry in a dataset.json beside or
+    above the inputs; AMOS's id rule for ``amos_NNNN`` names; a DICOM series' Modality tag; else it
+    is left to the image (None here).
 
     Raises:
-        InputError: the input does not exist, or a folder input with a file output.
+        InputError: the input does not exist, a folder input with a file output, two inputs for one
+            case id, or an output that would overwrite an input (paths and links resolved).
     """
     from amoseg.data.naming import case_ids_in_folder
     from amoseg.io.sitk_io import has_image_suffix, strip_image_suffix
@@ -57,31 +71,60 @@ def plan_jobs(source: Path, target: Path, modality: str | None = None) -> list[J
     source, target = Path(source), Path(target)
     if not source.exists():
         raise InputError(source, "input not found")
-    forced = _modality(source, modality)
+    forced = _modality(modality)
     if source.is_file():
-        case_id = strip_image_suffix(source.name)
-        output = target if has_image_suffix(target) else target / f"{_without_channel(case_id)}.nii.gz"
-        return [
-            Job(
-                _without_channel(case_id),
-                source,
-                output,
-                forced or _resolve(_without_channel(case_id), source.parent),
-            )
+        case_id = _without_channel(strip_image_suffix(source.name))
+        output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
+        jobs = [Job(case_id, source, output, forced or _declared(case_id, source.parent))]
+    elif cases := case_ids_in_folder(source):
+        if has_image_suffix(target):
+            raise InputError(target, "a folder of inputs needs an output folder, not a file name")
+        _refuse_duplicate_cases(source, cases)
+        jobs = [
+            Job(case_id, files[0], target / f"{case_id}.nii.gz", forced or _declared(case_id, source))
+            for case_id, files in cases.items()
         ]
-    cases = case_ids_in_folder(source)
-    if not cases:  # a DICOM series folder
+    else:  # a DICOM series folder
         from amoseg.io.sitk_io import dicom_modality
 
         case_id = source.name
         output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
-        return [Job(case_id, source, output, forced or dicom_modality(source))]
-    if has_image_suffix(target):
-        raise InputError(target, "a folder of inputs needs an output folder, not a file name")
-    return [
-        Job(case_id, files[0], target / f"{case_id}.nii.gz", forced or _resolve(case_id, source))
-        for case_id, files in cases.items()
-    ]
+        tag = None if forced else dicom_modality(source)
+        reason = f"the DICOM Modality tag says {tag}" if tag else ""
+        jobs = [Job(case_id, source, output, forced or tag, reason)]
+    _refuse_overwriting_inputs(source, jobs)
+    return jobs
+
+
+def _refuse_duplicate_cases(folder: Path, cases: dict[str, list[Path]]) -> None:
+    """One case id, one input: ``amos_0001.nii`` beside ``amos_0001.nii.gz`` would give one output, and
+    a second channel (``_0001``) would be ignored, as AMOS tasks take one modality per input."""
+    from amoseg.data.naming import describe_same_name, same_name_files
+
+    for name, paths in same_name_files(folder).items():
+        raise InputError(folder, describe_same_name(name, paths))
+    for case_id, files in cases.items():
+        if len(files) > 1:
+            names = ", ".join(path.name for path in files)
+            raise InputError(
+                folder, f"case {case_id} has {len(files)} channels ({names}); amoseg takes one image per case"
+            )
+
+
+def _refuse_overwriting_inputs(source: Path, jobs: list[Job]) -> None:
+    """Inputs are never modified: no output may be an input, nor lie inside an input folder."""
+    inputs = {job.source.resolve() for job in jobs}
+    folder = source.resolve() if source.is_dir() else None
+    for job in jobs:
+        written = job.target.resolve()
+        if written in inputs:
+            raise InputError(
+                job.target, f"output would overwrite the input {job.source}; choose another output"
+            )
+        if folder is not None and written.is_relative_to(folder):
+            raise InputError(
+                job.target, f"output would be written inside the input folder {source}; choose another output"
+            )
 
 
 def _without_channel(case_id: str) -> str:
@@ -90,7 +133,7 @@ def _without_channel(case_id: str) -> str:
     return split_channels([case_id])[case_id][0]
 
 
-def _modality(source: Path, modality: str | None) -> Modality | None:
+def _modality(modality: str | None) -> Modality | None:
     if modality is None:
         return None
     try:
@@ -99,8 +142,8 @@ def _modality(source: Path, modality: str | None) -> Modality | None:
         raise AmosegError(f"--modality: {error}") from None
 
 
-def _resolve(case_id: str, folder: Path) -> Modality:
-    """Modality from a dataset.json beside or above the inputs, else from the case id."""
+def _declared(case_id: str, folder: Path) -> Modality | None:
+    """Modality from a dataset.json beside or above the inputs, else AMOS's id rule; None if neither."""
     from amoseg.data.layout import discover, resolve_modality
 
     for root in (folder, folder.parent):
@@ -114,6 +157,28 @@ def _resolve(case_id: str, folder: Path) -> Modality:
                     return case.modality
             return resolve_modality(case_id, dataset.modality)
     return resolve_modality(case_id, None)
+
+
+def decide_modality(job: Job, image: Image) -> tuple[Modality, str]:
+    """The job's modality, from the image when nothing declared it; and the line to tell the user
+    (empty when the modality was given or declared by a dataset or an AMOS name).
+
+    Raises:
+        InputError: nothing declares the modality and the intensities do not decide it.
+    """
+    from amoseg.data.modality import modality_from_intensities
+
+    if job.modality is not None:
+        line = f"{job.case_id}: {job.modality}, because {job.modality_reason}" if job.modality_reason else ""
+        return job.modality, line
+    decision = modality_from_intensities(image.array)
+    if decision.modality is None:
+        raise InputError(
+            job.source,
+            f"cannot tell CT from MR: the name is not an AMOS id, no dataset.json declares it, and the "
+            f"{decision.reason}; pass --modality CT or MR",
+        )
+    return decision.modality, f"{job.case_id}: {decision.modality}, because its {decision.reason}"
 
 
 def predict_jobs(
@@ -134,16 +199,21 @@ def predict_jobs(
     rank, world_size = _rank_and_world_size()
     # Under torchrun each rank takes every world_size-th case; no communication is needed.
     jobs = jobs[rank::world_size]
+    if label_folder is not None:
+        _refuse_foreign_dataset_json(Path(label_folder))
     _check_writable(jobs)
     records = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         next_image: Future | None = pool.submit(read_image, jobs[0].source) if jobs else None
         writing: list[Future] = []
         for index in track(range(len(jobs)), total=len(jobs), description="predicting", enabled=progress):
-            job = jobs[index]
             image = next_image.result()
             next_image = pool.submit(read_image, jobs[index + 1].source) if index + 1 < len(jobs) else None
-            prediction = predict_image(image, model, job.modality, options)
+            modality, line = decide_modality(jobs[index], image)
+            if line and progress:
+                print(line)
+            job = dataclasses.replace(jobs[index], modality=modality)
+            prediction = predict_image(image, model, modality, options)
             writing.append(pool.submit(write_outputs, job, image, prediction, model, extras))
             records.append(
                 {
@@ -162,20 +232,46 @@ def predict_jobs(
 
 def _rank_and_world_size() -> tuple[int, int]:
     """This process's rank and the number of processes, from torchrun's environment (1 process otherwise)."""
-    import os
-
     return int(os.environ.get("RANK", 0)), max(int(os.environ.get("WORLD_SIZE", 1)), 1)
 
 
 def _check_writable(jobs: list[Job]) -> None:
+    """Every output folder can be written to; temporaries a killed run left there are removed."""
+    from amoseg.atomic import remove_stale_temporaries
+
     for folder in sorted({job.target.parent for job in jobs}):
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / ".amoseg-write-test"
+            probe = folder / f".amoseg-write-test{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as error:
-            raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
+            problem = (
+                "exists and is not a folder" if folder.is_file() else f"cannot be written ({error.strerror})"
+            )
+            raise InputError(folder, f"output folder {problem}") from None
+        # The folder may hold the user's own files: only this run's outputs' temporaries go.
+        outputs = [
+            name
+            for job in jobs
+            if job.target.parent == folder
+            for name in (job.target.name, *(f"{job.case_id}_{extra}" for extra in _EXTRA_NAMES))
+        ]
+        remove_stale_temporaries(folder, [*outputs, "dataset"])
+
+
+def _refuse_foreign_dataset_json(folder: Path) -> None:
+    """The label description written beside the outputs must not replace a dataset's own dataset.json."""
+    from amoseg.atomic import read_json
+
+    path = folder / "dataset.json"
+    if path.is_file():
+        description = read_json(path, "dataset.json")
+        if not (isinstance(description, dict) and "plan_id" in description):
+            raise InputError(
+                path,
+                "belongs to a dataset, and predicting into this folder would replace it; choose another output",
+            )
 
 
 def write_outputs(job: Job, image: Image, prediction: Prediction, model: Model, extras: Extras) -> None:

@@ -1,11 +1,19 @@
-"""Reading and writing images through SimpleITK: the only module that touches it.
+"""Reading and writing images through SimpleITK: the one place where arrays cross to and from ITK.
 
 Supported: ``.nii``, ``.nii.gz``, ``.nrrd``, ``.nhdr``, ``.mha``, ``.mhd`` files, and a folder that
-holds one DICOM series. Every failure becomes an ``InputError`` naming the file and the problem.
+holds one DICOM series. Every failure becomes an ``InputError`` naming the file and the problem; a
+write that does not complete becomes an ``OutputError`` and replaces nothing.
+
+ITK lets some faults pass, so they are checked here first: header fields it would repair in silence
+(``nifti_header``, ``text_headers``), every byte of a ``.nii.gz`` and NaN or infinite voxels
+(``nifti_voxels``), the slice grid of a DICOM series (``dicom``), and the completeness of each file
+written. A volume is held once in memory: NIfTI voxels are read straight into the returned array,
+and other arrays share ITK's buffer instead of copying it.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +22,26 @@ import SimpleITK as sitk
 
 from amoseg.atomic import atomic_path
 from amoseg.errors import InputError
+from amoseg.io import nifti_voxels
+from amoseg.io.dicom import dicom_modality as dicom_modality  # re-exported: every reader is here
+from amoseg.io.dicom import read_series, series_files, slice_gap
+from amoseg.io.gzip_stream import stream_problem
 from amoseg.io.image import Geometry, Image, LabelMap, make_geometry
+from amoseg.io.itk_quiet import quiet_itk
+from amoseg.io.nifti_header import NiftiHeader, is_nifti_path, read_nifti_header
+from amoseg.io.pixel_types import numpy_dtype, voxel_bytes
+from amoseg.io.text_headers import text_header_problem
 
 IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
-#: Largest volume accepted, decided from the header before any allocation. The largest AMOS scan
-#: (768 x 768 x 512) has 3.0e8 voxels; this allows 3.5 times that.
-MAX_VOXELS = 1_073_741_824
+#: Largest decoded volume accepted, in bytes (voxels x bytes per voxel of the stored type), decided
+#: from the header before any allocation. The largest AMOS scan, 768 x 768 x 512 voxels, takes 2.4 GB
+#: as float64; 4 GiB admits it with room for a wider field of view, and refuses a header declaring
+#: terabytes before it can exhaust the machine's memory.
+MAX_BYTES = 4 << 30
+
+#: Floats are checked for NaN in slabs of this many voxels (a few MB of temporaries each).
+_NONFINITE_CHUNK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,16 @@ class Header:
     pixel_type: str
     dimension: int
     components: int
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file or series as its header describes it: all that reading its voxels needs."""
+
+    header: Header
+    dtype: np.dtype | None  # ITK's voxel type; None for types without a numpy twin
+    nifti: NiftiHeader | None = None
+    dicom_files: list[str] | None = None
 
 
 def has_image_suffix(path: Path) -> bool:
@@ -46,52 +77,38 @@ def strip_image_suffix(name: str) -> str:
     return name
 
 
-def read_header(path: str | Path, max_voxels: int = MAX_VOXELS) -> Header:
+def read_header(path: str | Path, max_bytes: int = MAX_BYTES) -> Header:
     """Read geometry and pixel type without loading voxels; refuse what cannot be a usable volume.
 
     Raises:
-        InputError: missing, empty or unreadable file, not 3-D, not scalar, or larger than
-            ``max_voxels`` (checked from the header alone).
+        InputError: missing, empty or unreadable file; a header field ITK would silently repair
+            (zero, negative or NaN spacing; NaN in the qform, sform, origin or direction); not 3-D;
+            not scalar; a DICOM series whose slices are not one regular grid; or a decoded volume
+            larger than ``max_bytes`` (checked from the header alone).
     """
-    path = Path(path)
-    if path.is_dir():
-        return _dicom_header(path, max_voxels)
-    _check_file(path)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as error:
-        raise InputError(path, _diagnose(path, error)) from None
-    size = tuple(int(value) for value in reader.GetSize())
-    dimension = int(reader.GetDimension())
-    components = int(reader.GetNumberOfComponents())
-    _check_size(path, size, components, max_voxels)
-    if dimension != 3:
-        raise InputError(path, f"image is {dimension}-D ({_fmt_size(size)}); expected a 3-D volume")
-    if components != 1:
-        raise InputError(path, f"image has {components} components per voxel; expected one (scalar)")
-    return Header(
-        geometry=_geometry(path, size, reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection()),
-        pixel_type=sitk.GetPixelIDValueAsString(reader.GetPixelID()),
-        dimension=dimension,
-        components=components,
-    )
+    return _source(Path(path), max_bytes).header
 
 
-def read_image(path: str | Path, max_voxels: int = MAX_VOXELS) -> Image:
-    """Read an intensity image (file or DICOM series folder) into an ``Image`` indexed [x, y, z]."""
-    array, geometry = _read(Path(path), max_voxels)
+def read_image(path: str | Path, max_bytes: int = MAX_BYTES) -> Image:
+    """Read an intensity image (file or DICOM series folder) into an ``Image`` indexed [x, y, z].
+
+    The array is writable and held once in memory.
+
+    Raises:
+        InputError: as ``read_header``; a ``.nii.gz`` whose gzip checksum or length fails or that is
+            cut short; fewer voxel bytes than the header declares; any NaN or infinite voxel.
+    """
+    array, geometry = _read(Path(path), max_bytes)
     return Image(array, geometry)
 
 
-def read_label(path: str | Path, max_voxels: int = MAX_VOXELS) -> LabelMap:
+def read_label(path: str | Path, max_bytes: int = MAX_BYTES) -> LabelMap:
     """Read a label map; its voxels must have an integer type.
 
     Raises:
-        InputError: as ``read_header``, or the voxels are not integers.
+        InputError: as ``read_image``, or the voxels are not integers.
     """
-    array, geometry = _read(Path(path), max_voxels)
+    array, geometry = _read(Path(path), max_bytes)
     if not np.issubdtype(array.dtype, np.integer):
         raise InputError(path, f"label voxels are {array.dtype}; a label map must have an integer type")
     return LabelMap(array, geometry)
@@ -100,7 +117,16 @@ def read_label(path: str | Path, max_voxels: int = MAX_VOXELS) -> LabelMap:
 def write_image(image: Image | LabelMap, path: str | Path, compress: bool = True) -> None:
     """Write an image or label map atomically, with exactly its spacing, origin and direction.
 
-    Label maps are stored as uint8 when their values allow it (AMOS ids fit), else as they are.
+    Label maps are stored as uint8 when their values allow it (AMOS ids fit), else as they are. The
+    finished file is proven complete before it replaces anything (ITK's NIfTI writer cuts a file
+    short at a file-size limit without an error): a ``.nii.gz`` must end with the gzip trailer of
+    exactly the header and voxels written (else it is inflated in full, checksum checked, and must
+    hold exactly the bytes its header implies), a ``.nii`` must have that size, and other formats
+    must read back.
+
+    Raises:
+        OutputError: the file could not be written whole (disk full, file-size limit, permission);
+            whatever stood at ``path`` before is kept.
     """
     array = image.array
     if isinstance(image, LabelMap) and array.size and array.min() >= 0 and array.max() <= 255:
@@ -108,39 +134,207 @@ def write_image(image: Image | LabelMap, path: str | Path, compress: bool = True
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
     # [x, y, z] -> SimpleITK's [z, y, x]; .T of a Fortran-ordered array is a C-ordered view, no copy.
-    itk_image = sitk.GetImageFromArray(np.ascontiguousarray(array.T), isVector=False)
+    voxels = np.ascontiguousarray(array.T)
+    itk_image = sitk.GetImageFromArray(voxels, isVector=False)
     geometry = image.geometry
     itk_image.SetSpacing(geometry.spacing)
     itk_image.SetOrigin(geometry.origin)
     itk_image.SetDirection(tuple(value for row in geometry.direction for value in row))
-    with atomic_path(path) as temporary:
-        sitk.WriteImage(itk_image, str(temporary), useCompression=compress)
+    # quiet_itk outside atomic_path: a failed write's C-level complaints are dropped, not replayed.
+    with (
+        quiet_itk(),
+        atomic_path(path, verify=lambda written: _written_problem(written, voxels)) as temporary,
+    ):
+        try:
+            sitk.WriteImage(itk_image, str(temporary), useCompression=compress)
+        except RuntimeError as error:
+            # As an OSError, atomic_path names the cause (file-size limit, full disk) in its message.
+            raise OSError(_first_line(error)) from None
 
 
-def _read(path: Path, max_voxels: int) -> tuple[np.ndarray, Geometry]:
-    header = read_header(path, max_voxels)
-    if path.name.lower().endswith(".nii.gz") and not _gzip_nifti_complete(path):
-        raise InputError(path, "gzip stream is corrupt or truncated")
-    if path.name.lower().endswith(".nii") and not _plain_nifti_complete(path):
-        raise InputError(path, "file is truncated: shorter than its header declares")
+def _read(path: Path, max_bytes: int) -> tuple[np.ndarray, Geometry]:
+    # A series' slice grid is checked from the headers that come with its voxels.
+    array, geometry, nonfinite = _voxels(path, _source(path, max_bytes, check_grid=False))
+    if nonfinite:
+        raise InputError(path, f"{nonfinite} voxels are NaN or infinite")
+    return array, geometry
+
+
+def _source(path: Path, max_bytes: int, check_grid: bool = True) -> _Source:
+    if path.is_dir():
+        return _dicom_source(path, max_bytes, check_grid)
+    _check_file(path)
+    nifti = read_nifti_header(path) if is_nifti_path(path) else None
+    problem = nifti.problem() if nifti is not None else text_header_problem(path)
+    if problem:
+        raise InputError(path, problem)
     try:
-        if path.is_dir():
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(_dicom_files(path))
-            itk_image = reader.Execute()
-        else:
-            itk_image = sitk.ReadImage(str(path))
+        reader = _information(path)
+    except InputError:
+        if nifti is not None and nifti.version == 2:  # ITK reads NIfTI-1 only
+            raise InputError(path, "NIfTI-2 is not readable here; save the image as NIfTI-1") from None
+        raise
+    size = tuple(int(value) for value in reader.GetSize())
+    dimension = int(reader.GetDimension())
+    components = int(reader.GetNumberOfComponents())
+    _check_bytes(path, size, voxel_bytes(reader.GetPixelID(), components), max_bytes)
+    if dimension != 3:
+        raise InputError(path, f"image is {dimension}-D ({_fmt_size(size)}); expected a 3-D volume")
+    if components != 1:
+        raise InputError(path, f"image has {components} components per voxel; expected one (scalar)")
+    header = Header(
+        geometry=_geometry(path, size, reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection()),
+        pixel_type=sitk.GetPixelIDValueAsString(reader.GetPixelID()),
+        dimension=dimension,
+        components=components,
+    )
+    return _Source(header, numpy_dtype(reader.GetPixelID()), nifti=nifti)
+
+
+def _dicom_source(folder: Path, max_bytes: int, check_grid: bool) -> _Source:
+    """A series' header from its first slice, the slice count, and the gap measured over all slices.
+
+    ``check_grid`` False leaves the slice grid to be checked while the voxels are read.
+    """
+    files = series_files(folder)
+    first = Path(files[0])
+    reader = _information(first)
+    missing = 3 - int(reader.GetDimension())
+    size = tuple(int(value) for value in reader.GetSize()) + (1,) * missing
+    spacing = tuple(reader.GetSpacing()) + (1.0,) * missing
+    gap_mm = slice_gap(folder, files) if check_grid else None
+    if len(files) > 1:
+        size, spacing = (*size[:2], len(files)), (*spacing[:2], gap_mm or spacing[2])
+    components = int(reader.GetNumberOfComponents())
+    _check_bytes(folder, size[:3], voxel_bytes(reader.GetPixelID(), components), max_bytes)
+    if components != 1:
+        raise InputError(first, f"image has {components} components per voxel; expected one (scalar)")
+    origin = tuple(reader.GetOrigin()) + (0.0,) * missing
+    direction = reader.GetDirection() if missing == 0 else np.eye(3).ravel()
+    geometry = _geometry(first, size[:3], spacing[:3], origin, direction)
+    header = Header(geometry, sitk.GetPixelIDValueAsString(reader.GetPixelID()), dimension=3, components=1)
+    return _Source(header, numpy_dtype(reader.GetPixelID()), dicom_files=files)
+
+
+def _information(path: Path) -> sitk.ImageFileReader:
+    """An ITK reader that has read the header of ``path`` (no voxels)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        with quiet_itk():
+            reader.ReadImageInformation()
+    except RuntimeError as error:
+        # A small .nii.gz fails here on a bad checksum: say so rather than "unknown format".
+        problem = stream_problem(path) if path.name.lower().endswith(".gz") else None
+        problem = problem or f"not a readable image: unknown format or corrupt header ({_first_line(error)})"
+        raise InputError(path, problem) from None
+    return reader
+
+
+def _voxels(path: Path, source: _Source) -> tuple[np.ndarray, Geometry, int]:
+    """The voxels indexed [x, y, z], their geometry, and how many of them are NaN or infinite."""
+    nifti = source.nifti
+    if nifti is not None and _readable_directly(nifti, source):
+        array, nonfinite = nifti_voxels.read_voxels(path, nifti)
+        return array, source.header.geometry, nonfinite
+    if nifti is not None:  # rescaled by ITK: check the stored bytes beside ITK's own read
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(nifti_voxels.check_voxels, path, nifti)
+            try:
+                itk_image = _itk_read(path, source)
+            except InputError:
+                pending.result()  # a corrupt stream explains ITK's failure best: raise that first
+                raise
+            check = pending.result()
+        problem = nifti_voxels.truncation_problem(check.stored_bytes, nifti)
+        if problem:
+            raise InputError(path, problem)
+        return _shared_array(itk_image), source.header.geometry, check.nonfinite
+    itk_image = _itk_read(path, source)
+    array = _shared_array(itk_image)
+    geometry = source.header.geometry
+    if source.dicom_files is not None:  # ITK places a series from all its slices: take its word
+        geometry = _geometry(
+            path, itk_image.GetSize(), itk_image.GetSpacing(), itk_image.GetOrigin(), itk_image.GetDirection()
+        )
+    return array, geometry, _nonfinite_in(array)
+
+
+def _readable_directly(nifti: NiftiHeader, source: _Source) -> bool:
+    """Whether the stored voxels are exactly what ITK would return: same type, no scaling, same shape."""
+    dtype = nifti.dtype
+    return (
+        nifti.single_file
+        and not nifti.scaled
+        and dtype is not None
+        and dtype.newbyteorder("=") == source.dtype
+        and tuple(nifti.shape[:3]) == source.header.geometry.shape
+        and all(size == 1 for size in nifti.shape[3:])
+    )
+
+
+def _itk_read(path: Path, source: _Source) -> sitk.Image:
+    if source.dicom_files is not None:
+        return read_series(path, source.dicom_files)
+    try:
+        with quiet_itk():
+            return sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise InputError(
             path, f"voxel data unreadable, file corrupt or truncated ({_first_line(error)})"
         ) from None
-    array = sitk.GetArrayFromImage(itk_image).T  # [z, y, x] -> [x, y, z], a view
-    geometry = header.geometry
-    if path.is_dir():  # the series' geometry is only known once all slices are read
-        geometry = _geometry(
-            path, itk_image.GetSize(), itk_image.GetSpacing(), itk_image.GetOrigin(), itk_image.GetDirection()
+
+
+class _ItkBuffer:
+    """Exposes an ITK image's pixel buffer to numpy as writable memory, and keeps the image alive.
+
+    An array made from it has this object as its ``base``, so the buffer lives exactly as long as
+    any array using it. The image is referenced nowhere else, so writing into it is safe.
+    """
+
+    def __init__(self, itk_image: sitk.Image) -> None:
+        view = sitk.GetArrayViewFromImage(itk_image)  # read-only, [z, y, x], does not own the image
+        self.itk_image = itk_image
+        self.__array_interface__ = {
+            "version": 3,
+            "shape": view.shape,
+            "typestr": view.dtype.str,
+            "data": (view.__array_interface__["data"][0], False),
+        }
+
+
+def _shared_array(itk_image: sitk.Image) -> np.ndarray:
+    """The voxels of an ITK image indexed [x, y, z], sharing its memory (no copy)."""
+    return np.asarray(_ItkBuffer(itk_image)).T
+
+
+def _nonfinite_in(array: np.ndarray) -> int:
+    if array.dtype.kind != "f":
+        return 0
+    flat = np.ravel(array, order="K")  # a view: arrays here are contiguous
+    return sum(
+        int(chunk.size - np.count_nonzero(np.isfinite(chunk)))
+        for chunk in (
+            flat[start : start + _NONFINITE_CHUNK] for start in range(0, flat.size, _NONFINITE_CHUNK)
         )
-    return array, geometry
+    )
+
+
+def _written_problem(path: Path, voxels: np.ndarray) -> str | None:
+    """Why a just-written file is incomplete; None when it holds the whole image.
+
+    ``voxels`` are the image's voxels indexed [z, y, x], C-ordered: the order files store them.
+    """
+    try:
+        if is_nifti_path(path):
+            return nifti_voxels.write_problem(path, voxels)
+        written = sitk.ReadImage(str(path))
+    except InputError as error:
+        return error.problem
+    except RuntimeError as error:
+        return f"the file written does not read back ({_first_line(error)})"
+    size = tuple(int(value) for value in written.GetSize())[::-1]
+    return None if size == voxels.shape else f"the file written reads back as {_fmt_size(size[::-1])}"
 
 
 def _check_file(path: Path) -> None:
@@ -152,13 +346,14 @@ def _check_file(path: Path) -> None:
         raise InputError(path, "file is empty (0 bytes)")
 
 
-def _check_size(path: Path, size: tuple[int, ...], components: int, max_voxels: int) -> None:
-    voxels = int(np.prod(size, dtype=object)) * components
-    if voxels > max_voxels:
+def _check_bytes(path: Path, size: tuple[int, ...], bytes_per_voxel: int, max_bytes: int) -> None:
+    """Refuse a volume whose decoded voxels would take more than ``max_bytes``."""
+    total = int(np.prod(size, dtype=object)) * bytes_per_voxel
+    if total > max_bytes:
         raise InputError(
             path,
-            f"header declares {_fmt_size(size)} = {voxels:.3g} voxels, more than the limit of "
-            f"{max_voxels:.3g}; refusing to load",
+            f"header declares {_fmt_size(size)} voxels of {bytes_per_voxel} bytes = {total:.3g} bytes, more "
+            f"than the limit of {max_bytes:.3g} bytes; refusing to load",
         )
 
 
@@ -167,192 +362,6 @@ def _geometry(path: Path, size, spacing, origin, direction) -> Geometry:
         return make_geometry(tuple(size), tuple(spacing), tuple(origin), tuple(direction))
     except ValueError as error:
         raise InputError(path, f"invalid header geometry: {error}") from None
-
-
-def _dicom_files(folder: Path) -> list[str]:
-    try:
-        series_ids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-    except RuntimeError as error:
-        raise InputError(folder, f"cannot scan for DICOM ({_first_line(error)})") from None
-    if not series_ids:
-        raise InputError(folder, "folder holds no DICOM series")
-    if len(series_ids) > 1:
-        raise InputError(folder, f"folder holds {len(series_ids)} DICOM series; point to a folder with one")
-    return list(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_ids[0]))
-
-
-def dicom_modality(folder: str | Path) -> str:
-    """CT or MR from the DICOM Modality tag (0008,0060) of a series folder; CT when the tag says neither.
-
-    Raises:
-        InputError: the folder holds no single DICOM series.
-    """
-    from amoseg.labels import parse_modality
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(_dicom_files(Path(folder))[0])
-    try:
-        reader.ReadImageInformation()
-        tag = reader.GetMetaData("0008|0060").strip() if reader.HasMetaDataKey("0008|0060") else ""
-    except RuntimeError as error:
-        raise InputError(folder, f"not a readable DICOM series ({_first_line(error)})") from None
-    try:
-        return parse_modality(tag)
-    except ValueError:
-        return "CT"
-
-
-def _dicom_header(folder: Path, max_voxels: int) -> Header:
-    files = _dicom_files(folder)
-    first = _slice_header(Path(files[0]))
-    size = (first.geometry.shape[0], first.geometry.shape[1], len(files))
-    _check_size(folder, size, 1, max_voxels)
-    geometry = make_geometry(size, first.geometry.spacing, first.geometry.origin, first.geometry.direction)
-    return Header(geometry=geometry, pixel_type=first.pixel_type, dimension=3, components=1)
-
-
-def _slice_header(path: Path) -> Header:
-    """Header of one DICOM slice file (a 2-D image stored as a one-slice volume)."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as error:
-        raise InputError(path, f"not a readable DICOM file ({_first_line(error)})") from None
-    size = tuple(reader.GetSize()) + (1,) * (3 - reader.GetDimension())
-    spacing = tuple(reader.GetSpacing()) + (1.0,) * (3 - reader.GetDimension())
-    origin = tuple(reader.GetOrigin()) + (0.0,) * (3 - reader.GetDimension())
-    direction = reader.GetDirection() if reader.GetDimension() == 3 else None
-    return Header(
-        geometry=make_geometry(size[:3], spacing[:3], origin[:3], direction),
-        pixel_type=sitk.GetPixelIDValueAsString(reader.GetPixelID()),
-        dimension=3,
-        components=int(reader.GetNumberOfComponents()),
-    )
-
-
-def _gzip_nifti_complete(path: Path) -> bool:
-    """Whether a .nii.gz holds all the bytes its header promises.
-
-    ITK fills a cut-off gzip stream with zeros without complaint, so check it here. The gzip trailer
-    stores the uncompressed size modulo 2**32; it is compared with the size the NIfTI header implies,
-    and only on a mismatch (a cut file, or an unusual multi-member gzip) is the whole stream inflated
-    to decide.
-    """
-    import gzip
-    import struct
-    import zlib
-
-    try:
-        with gzip.open(path) as stream:
-            head = stream.read(352)
-        with path.open("rb") as raw:
-            raw.seek(-4, 2)
-            (trailer_size,) = struct.unpack("<I", raw.read(4))
-    except (OSError, EOFError, zlib.error, struct.error):
-        return False
-    expected = _nifti_byte_count(head)
-    if expected is not None and expected % 2**32 == trailer_size:
-        return True
-    total = 0
-    try:
-        with gzip.open(path) as stream:
-            while chunk := stream.read(1 << 24):
-                total += len(chunk)
-    except (OSError, EOFError, zlib.error):
-        return False
-    return expected is None or total >= expected
-
-
-def count_nonfinite(path: str | Path) -> int:
-    """Number of NaN or infinite voxels in an image file.
-
-    ITK's NIfTI reader turns NaN into 0 without a word, so for float NIfTI files the stored voxels
-    are read directly; other formats keep NaN and are read through SimpleITK.
-    """
-    import gzip
-
-    path = Path(path)
-    if path.name.lower().endswith((".nii", ".nii.gz")):
-        opener = gzip.open if path.name.lower().endswith(".gz") else open
-        with opener(path, "rb") as stream:
-            head = stream.read(352)
-            layout = _nifti_float_layout(head)
-            if layout is None:
-                return 0
-            dtype, offset = layout
-            stream.seek(offset)
-            count = 0
-            while chunk := stream.read(dtype.itemsize << 22):
-                values = np.frombuffer(chunk[: len(chunk) - len(chunk) % dtype.itemsize], dtype=dtype)
-                count += int(values.size - np.count_nonzero(np.isfinite(values)))
-            return count
-    array = read_image(path).array
-    if not np.issubdtype(array.dtype, np.floating):
-        return 0
-    return int(array.size - np.count_nonzero(np.isfinite(array)))
-
-
-def _nifti_float_layout(head: bytes) -> tuple[np.dtype, int] | None:
-    """(float dtype, voxel offset) of a NIfTI-1/2 header with float voxels; None otherwise."""
-    import struct
-
-    float_types = {16: "f4", 64: "f8"}
-    for order in "<>":
-        size = struct.unpack(order + "i", head[:4])[0] if len(head) >= 4 else 0
-        if size == 348 and len(head) >= 348:
-            datatype = struct.unpack(order + "h", head[70:72])[0]
-            offset = int(struct.unpack(order + "f", head[108:112])[0])
-        elif size == 540 and len(head) >= 352:
-            datatype = struct.unpack(order + "h", head[12:14])[0]
-            offset = struct.unpack(order + "q", head[168:176])[0]
-        else:
-            continue
-        if datatype not in float_types:
-            return None
-        return np.dtype(order + float_types[datatype]), max(offset, size)
-    return None
-
-
-def _plain_nifti_complete(path: Path) -> bool:
-    with path.open("rb") as stream:
-        expected = _nifti_byte_count(stream.read(352))
-    return expected is None or path.stat().st_size >= expected
-
-
-def _nifti_byte_count(head: bytes) -> int | None:
-    """Header plus voxel bytes of a NIfTI-1 or NIfTI-2 file, from its first 352 bytes."""
-    import struct
-
-    for order in "<>":
-        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
-            dims = struct.unpack(order + "8h", head[40:56])
-            bitpix = struct.unpack(order + "h", head[72:74])[0]
-            offset = int(struct.unpack(order + "f", head[108:112])[0])
-        elif len(head) >= 352 and struct.unpack(order + "i", head[:4])[0] == 540:
-            bitpix = struct.unpack(order + "h", head[14:16])[0]
-            dims = struct.unpack(order + "8q", head[16:80])
-            offset = struct.unpack(order + "q", head[168:176])[0]
-        else:
-            continue
-        count = int(np.prod([max(int(d), 1) for d in dims[1 : 1 + max(int(dims[0]), 0)]], dtype=object))
-        return max(offset, 348) + count * bitpix // 8
-    return None
-
-
-def _diagnose(path: Path, error: RuntimeError) -> str:
-    """Say why a file that SimpleITK cannot open is unreadable, in words a user can act on."""
-    if path.name.lower().endswith(".gz"):
-        import gzip
-        import zlib
-
-        try:
-            with gzip.open(path) as stream:
-                while stream.read(1 << 24):
-                    pass
-        except (OSError, EOFError, zlib.error):
-            return "gzip stream is corrupt or truncated"
-    return f"not a readable image: unknown format or corrupt header ({_first_line(error)})"
 
 
 def _fmt_size(size: tuple[int, ...]) -> str:

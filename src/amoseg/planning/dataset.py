@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
+from amoseg.atomic import read_json
+from amoseg.data.layout import require_outside
 from amoseg.errors import AmosegError, InputError
 from amoseg.planning.plan import PLANS_FILE, Plan
 from amoseg.planning.planner import check_preset, make_plan
@@ -48,8 +49,7 @@ def plan_dataset(
     output = plans_path(output)
     stats_folder = Path(stats) if stats is not None else output.parent / "stats"
     for path, what in ((output, "the plan file"), (stats_folder, "the stats folder")):
-        if path.resolve().is_relative_to(root.resolve()):
-            raise InputError(path, f"{what} would be inside the dataset folder; inputs are never modified")
+        require_outside(root, path, what)
     fingerprint_path = stats_folder / FINGERPRINT_FILE
     if not fingerprint_path.is_file():
         from amoseg.data.describe import describe_dataset
@@ -80,10 +80,7 @@ def read_fingerprint(path: Path) -> dict:
     Raises:
         InputError: unreadable, not JSON, or without a case list.
     """
-    try:
-        fingerprint = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(path, f"unreadable fingerprint ({error})") from None
+    fingerprint = read_json(path, "fingerprint")
     if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("cases"), list):
         raise InputError(path, "not an amoseg fingerprint (no case list); rerun `amoseg stats`")
     return fingerprint

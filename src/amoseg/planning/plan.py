@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -236,6 +237,13 @@ class Plan:
         values["target_spacing_mm"] = tuple(float(v) for v in values["target_spacing_mm"])
         for key in ("median_shape", "patch_size"):
             values[key] = tuple(int(v) for v in values[key])
+        spacing, patch = values["target_spacing_mm"], values["patch_size"]
+        if len(spacing) != 3 or not all(0 < value < math.inf for value in spacing):
+            raise ValueError(
+                f"target_spacing_mm must be three positive, finite sizes in mm, got {list(spacing)}"
+            )
+        if len(patch) != 3 or min(patch) < 1:
+            raise ValueError(f"patch_size must be three positive voxel counts, got {list(patch)}")
         return cls(**values)
 
     @classmethod
@@ -258,11 +266,14 @@ class Plan:
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "plan file not found; create one with `amoseg plan`")
+        from amoseg.atomic import read_json
+
+        data = read_json(path, "plan file")
         try:
-            return cls.from_json(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise InputError(path, f"not valid JSON ({error})") from None
-        except (ValueError, TypeError, KeyError) as error:
+            if not isinstance(data, Mapping):
+                raise TypeError("the file does not hold a JSON object")
+            return cls.from_dict(data)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise InputError(path, f"not an amoseg plan: {error}") from None
 
     def normalization_for(self, modality: Modality) -> NormalizationScheme:

@@ -12,6 +12,7 @@ Presets:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,8 +82,8 @@ def check_preset(
     if cpu_step_seconds is not None and settings.device != "cpu":
         raise AmosegError("a CPU step budget applies to the cpu preset only")
     for budget in (gpu_memory_gb, cpu_step_seconds):
-        if budget is not None and budget <= 0:
-            raise AmosegError(f"a budget must be positive, got {budget}")
+        if budget is not None and not 0 < budget < math.inf:  # NaN fails both comparisons
+            raise AmosegError(f"a budget must be a positive, finite number, got {budget}")
 
 
 def make_plan(

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amoseg.atomic import write_text
+from amoseg.atomic import write_failure_cause, write_text
+from amoseg.errors import OutputError
 from amoseg.planning.plan import readable_json
 from amoseg.preprocessing.case import PreprocessedCase
 from amoseg.preprocessing.properties import CaseProperties
@@ -38,10 +39,11 @@ def write_case(folder: str | Path, case: PreprocessedCase) -> None:
         shutil.rmtree(temporary)
     temporary.mkdir()
     try:
-        np.save(temporary / "image.npy", case.image)
+        _save(folder, "image.npy", temporary, lambda path: np.save(path, case.image))
         if case.label is not None:
-            np.save(temporary / "label.npy", case.label)
-        np.savez(temporary / "class_locations.npz", **{str(k): v for k, v in case.class_locations.items()})
+            _save(folder, "label.npy", temporary, lambda path: np.save(path, case.label))
+        locations = {str(k): v for k, v in case.class_locations.items()}
+        _save(folder, "class_locations.npz", temporary, lambda path: np.savez(path, **locations))
         write_text(temporary / PROPERTIES_FILE, readable_json(case.properties.to_dict()))
         if folder.exists():
             retired = folder.with_name(f".{folder.name}.old{os.getpid()}")
@@ -53,6 +55,16 @@ def write_case(folder: str | Path, case: PreprocessedCase) -> None:
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _save(folder: Path, name: str, temporary: Path, save) -> None:
+    """Run a numpy writer; a failed write names the case's file and the cause (numpy's own message
+    counts bytes and names neither)."""
+    try:
+        save(temporary / name)
+    except OSError as error:
+        cause = write_failure_cause(temporary / name, error)
+        raise OutputError(folder / name, f"not written: {cause}; the case is left unfinished") from None
 
 
 def load_case(folder: str | Path, mmap: bool = True) -> PreprocessedCase:
@@ -69,33 +81,3 @@ def load_case(folder: str | Path, mmap: bool = True) -> PreprocessedCase:
         class_locations=locations,
         properties=properties,
     )
-
-
-def remove_stale_temporaries(plan_folder: Path) -> list[Path]:
-    """Delete hidden temporary case folders left by runs that are no longer alive; returns them."""
-    removed = []
-    if not plan_folder.is_dir():
-        return removed
-    for path in plan_folder.glob(".*.tmp*"):
-        pid = path.name.rsplit(".tmp", 1)[-1]
-        if path.is_dir() and not (pid.isdigit() and _alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    for path in plan_folder.glob(".*.old*"):
-        pid = path.name.rsplit(".old", 1)[-1]
-        if path.is_dir() and not (pid.isdigit() and _alive(int(pid))):
-            shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

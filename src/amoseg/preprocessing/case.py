@@ -38,6 +38,9 @@ from amoseg.preprocessing.resample import (
 
 #: Foreground locations kept per class for patch sampling (a uniform random sample beyond this).
 MAX_LOCATIONS_PER_CLASS = 10_000
+#: Largest volume in plan space (2 GiB as float32). The largest AMOS CT at nnU-Net's full resolution
+#: has about 1e8 voxels; only a plan edited to an absurd spacing (0.01 mm) reaches this.
+MAX_RESAMPLED_VOXELS = 1 << 29
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +58,19 @@ class PreprocessedCase:
     label: np.ndarray | None
     class_locations: dict[int, np.ndarray]
     properties: CaseProperties
+
+
+def _check_resampled_size(case_id: str, shape, spacing, target_spacing) -> None:
+    """Refuse, before allocating, a resampled volume too large for any machine this runs on."""
+    voxels = int(np.prod(shape, dtype=np.float64))
+    if voxels > MAX_RESAMPLED_VOXELS:
+        source = " x ".join(f"{value:.3g}" for value in spacing)
+        target = " x ".join(f"{value:.3g}" for value in target_spacing)
+        raise AmosegError(
+            f"{case_id}: resampling from {source} mm to the plan's {target} mm would make "
+            f"{' x '.join(str(int(v)) for v in shape)} = {voxels:.3g} voxels ({voxels * 4 / 2**30:.0f} GiB), "
+            f"more than the limit of {MAX_RESAMPLED_VOXELS:.3g}; check the plan's target spacing"
+        )
 
 
 def preprocess_case(
@@ -93,6 +109,7 @@ def preprocess_case(
     del body_mask
     geometry = cropped_geometry(canonical_geometry, box)
     shape = resampled_shape(box.shape, geometry.spacing, plan.target_spacing_mm)
+    _check_resampled_size(case_id, shape, geometry.spacing, plan.target_spacing_mm)
     kernels = image_kernels(
         geometry.spacing,
         plan.target_spacing_mm,

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from amoseg.atomic import write_json
-from amoseg.data.layout import Case, discover
+from amoseg.atomic import remove_stale_temporaries, write_json
+from amoseg.data.layout import Case, discover, require_outside
 from amoseg.errors import AmosegError, InputError
 from amoseg.planning.plan import PLANS_FILE, Plan
-from amoseg.preprocessing.cache import is_complete, remove_stale_temporaries, write_case
+from amoseg.preprocessing.cache import is_complete, write_case
 
 #: Splits that are preprocessed: what training and model selection read.
 SPLITS = ("train", "validation")
@@ -78,12 +78,23 @@ def preprocess_dataset(
 
     root = Path(dataset)
     found = discover(root)
-    cases = [case for case in found.labelled_cases if case.split in SPLITS and case.image.exists()]
+    # What discovery refused (a path outside the dataset, a listed file missing, no modality) fails
+    # like an unreadable case: reported, the others done, the run then exits 1.
+    test_cases = {case.case_id for case in found.split("test")}  # never preprocessed: not our concern
+    refused = [
+        CaseOutcome(problem.case or "dataset.json", "failed", message=problem.line())
+        for problem in found.problems
+        if problem.severity == "error" and problem.case not in test_cases
+    ]
+    refused_ids = {outcome.case_id for outcome in refused}
+    cases = [
+        case for case in found.labelled_cases if case.split in SPLITS and case.case_id not in refused_ids
+    ]
     if not cases:
-        raise AmosegError(f"{root}: no labelled training or validation cases to preprocess")
+        reason = f" ({refused[0].message})" if refused else ""
+        raise AmosegError(f"{root}: no labelled training or validation cases to preprocess{reason}")
     folder = Path(output) / plan.plan_id
-    if _inside(folder, root):
-        raise InputError(output, "is inside the dataset folder; inputs are never modified, choose another -o")
+    require_outside(root, output, "the preprocessing cache")
     for modality in sorted({case.modality for case in cases}):
         plan.normalization_for(modality)
 
@@ -91,6 +102,9 @@ def preprocess_dataset(
     remove_stale_temporaries(folder)
     plan.save(folder / PLANS_FILE)
     report = PreprocessReport(folder)
+    for outcome in refused:
+        print(f"failed {outcome.case_id}: {outcome.message}")
+        report.outcomes.append(outcome)
     todo = []
     for case in cases:
         if not overwrite and is_complete(folder / case.case_id):
@@ -100,7 +114,9 @@ def preprocess_dataset(
     if todo:
         count = default_workers(workers, len(todo))
         threads = max(1, (os.cpu_count() or 1) // count)
-        job = partial(_case_job, plan_json=plan.to_json(), folder=folder, threads=threads)
+        job = partial(
+            _case_job, plan_json=plan.to_json(), folder=folder, threads=threads, declared=tuple(found.labels)
+        )
         results = bounded_map(job, todo, count)
         for outcome in track(results, total=len(todo), description="preprocess", enabled=progress):
             if outcome.status == "failed":
@@ -121,9 +137,12 @@ def preprocess_dataset(
     return report
 
 
-def _case_job(case: Case, plan_json: str, folder: Path, threads: int) -> CaseOutcome:
+def _case_job(
+    case: Case, plan_json: str, folder: Path, threads: int, declared: tuple[int, ...]
+) -> CaseOutcome:
     import torch
 
+    from amoseg.data.check import label_values, undeclared_labels
     from amoseg.io.sitk_io import read_image, read_label
     from amoseg.preprocessing.case import preprocess_case
 
@@ -133,6 +152,9 @@ def _case_job(case: Case, plan_json: str, folder: Path, threads: int) -> CaseOut
     try:
         image = read_image(case.image)
         label = read_label(case.label) if case.label is not None else None
+        problem = undeclared_labels(label_values(label.array), set(declared)) if label is not None else None
+        if problem:
+            raise InputError(case.label, problem)
         result = preprocess_case(
             image,
             label,
@@ -150,7 +172,3 @@ def _case_job(case: Case, plan_json: str, folder: Path, threads: int) -> CaseOut
     finally:
         torch.set_num_threads(previous)
     return CaseOutcome(case.case_id, "done", time.perf_counter() - start)
-
-
-def _inside(path: Path, root: Path) -> bool:
-    return path.resolve().is_relative_to(root.resolve())

@@ -82,7 +82,7 @@ def _check_summary(path: Path) -> str:
             f"Dataset check (`{path}`): {verdict}; {report['cases_checked']} cases checked, "
             f"{report['errors']} errors, {report['warnings']} warnings."
         )
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError) as error:
         return html.missing(f"`{path}` is not an amoseg check report ({error}).")
 
 

@@ -57,7 +57,7 @@ def read_steps(study: Path) -> list[Step]:
         return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise InputError(path, f"not valid JSON ({error}); delete it to start a new step log") from None
     if not isinstance(data, list):
         raise InputError(path, "not a step log: expected a JSON list of steps")

@@ -20,6 +20,7 @@ one fold) is all it needs.
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,17 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise InputError(path, "checkpoint not found")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message advises weights_only=False, which would run whatever code the file holds.
+        raise InputError(
+            path,
+            "not a plain amoseg checkpoint: it holds Python objects beyond tensors and plain values, "
+            "and is refused for safety (loading it could run arbitrary code)",
+        ) from None
     except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise InputError(path, f"not a loadable checkpoint ({type(error).__name__}: {error})") from None
+        raise InputError(
+            path, f"not a loadable checkpoint ({type(error).__name__}: {_first_line(error)})"
+        ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise InputError(path, "not an amoseg training checkpoint")
     if int(checkpoint.get("checkpoint_version", 0)) > CHECKPOINT_VERSION:
@@ -119,6 +129,11 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             path, f"written by a newer amoseg ({checkpoint.get('amoseg_version')}); update amoseg"
         )
     return checkpoint
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines or [type(error).__name__])[0][:200]
 
 
 def checkpoint_for_prediction(fold_dir: str | Path) -> Path | None:

@@ -8,13 +8,13 @@ iterations per epoch). ``TrainConfig.for_plan`` gives the cpu preset AdamW with 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from amoseg.atomic import read_json
 from amoseg.errors import AmosegError, InputError
 
 CONFIG_VERSION = 2
@@ -198,9 +198,10 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
+        data = read_json(path, "training config")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, ValueError, TypeError) as error:
+            return cls.from_dict(data)
+        except (ValueError, TypeError, AttributeError) as error:
             raise InputError(path, f"not a training config ({error})") from None
 
 

@@ -99,7 +99,15 @@ def index_cases(cache: Path, plan: Plan) -> list[CacheCase]:
             annotated = tuple(sorted(int(v) for v in properties.get("annotated_labels", ())))
             voxels = {int(k): int(v) for k, v in properties.get("class_voxels", {}).items()}
             modality = str(properties["modality"])
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        except (
+            OSError,
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+            RecursionError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as error:
             raise InputError(
                 folder / PROPERTIES_FILE, f"unreadable case record ({error}); rerun preprocessing"
             ) from None
@@ -109,6 +117,7 @@ def index_cases(cache: Path, plan: Plan) -> list[CacheCase]:
             )
         if not labelled or not (folder / "label.npy").is_file():
             continue
+        _check_arrays(folder, shape, plan.num_classes)
         if not annotated:
             annotated = tuple(label for label in range(1, plan.num_classes))
         floor = (float(intensity["clip_low"]) - float(intensity["mean"])) / float(intensity["std"])
@@ -132,13 +141,44 @@ def index_cases(cache: Path, plan: Plan) -> list[CacheCase]:
 
 @functools.lru_cache(maxsize=64)
 def case_arrays(folder: Path) -> CaseArrays:
-    """Open a case's image and label memory-mapped (cached: a case is opened once per process)."""
-    arrays = CaseArrays(
-        image=np.load(folder / "image.npy", mmap_mode="r"), label=np.load(folder / "label.npy", mmap_mode="r")
-    )
+    """Open a case's image and label memory-mapped (cached: a case is opened once per process).
+
+    Raises:
+        InputError: an array file is missing, truncated or not a numpy array (naming it), or the
+            two shapes differ.
+    """
+    arrays = CaseArrays(image=_open_array(folder / "image.npy"), label=_open_array(folder / "label.npy"))
     if arrays.image.shape != arrays.label.shape:
         raise InputError(folder, f"image {arrays.image.shape} and label {arrays.label.shape} differ in shape")
     return arrays
+
+
+def _open_array(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(
+            path, f"damaged cache file ({error}); rerun `amoseg preprocess --overwrite`"
+        ) from None
+
+
+def _check_arrays(folder: Path, shape: tuple[int, ...], num_classes: int) -> None:
+    """Before training starts: the arrays open whole, have the recorded shape, and every label value
+    is a class of the plan (a cut or hand-edited cache would otherwise fail hours in, or silently)."""
+    arrays = case_arrays(folder)
+    if arrays.image.shape != shape:
+        raise InputError(
+            folder / "image.npy",
+            f"shape {arrays.image.shape} differs from its record {shape}; rerun preprocessing",
+        )
+    if arrays.label.dtype != np.uint8:
+        raise InputError(folder / "label.npy", f"holds {arrays.label.dtype}, not uint8; rerun preprocessing")
+    highest = int(arrays.label.max()) if arrays.label.size else 0
+    if highest >= num_classes:
+        raise InputError(
+            folder / "label.npy",
+            f"holds label value {highest}, but the plan has classes 0..{num_classes - 1}; rerun preprocessing",
+        )
 
 
 @functools.lru_cache(maxsize=64)

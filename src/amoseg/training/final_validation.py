@@ -16,7 +16,6 @@ on the original grid.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from amoseg.atomic import read_json
 from amoseg.errors import InputError
 from amoseg.inference.postprocess import (
     POSTPROCESSING_FILE,
@@ -89,9 +89,10 @@ class ValidationScores:
             InputError: unreadable, or not a validation record.
         """
         path = Path(path)
+        data = read_json(path, "validation record")
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError, KeyError, ValueError, TypeError, AttributeError) as error:
+            return cls.from_dict(data)
+        except (KeyError, ValueError, TypeError, AttributeError) as error:
             raise InputError(path, f"not a validation record ({error})") from None
 
 

@@ -157,11 +157,14 @@ def train(
     distributed.start(context, device)
     try:
         if context.is_main:
+            from amoseg.atomic import remove_stale_temporaries, write_json
+
             fold_dir.mkdir(parents=True, exist_ok=True)
+            # Half-written checkpoints of a killed run (hidden temporaries): never read, only removed.
+            remove_stale_temporaries(runs, ["splits"])
+            remove_stale_temporaries(fold_dir)
             config.save(fold_dir / CONFIG_FILE)
             plan.save(fold_dir / PLANS_FILE)
-            from amoseg.atomic import write_json
-
             write_json(fold_dir / LABELS_FILE, label_map(plan, cases))
         distributed.barrier()
         if progress and context.is_main:

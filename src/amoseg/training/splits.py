@@ -67,7 +67,7 @@ def load_or_make_splits(
                 and isinstance(item.get("val"), list)
                 for item in splits
             )
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise InputError(path, f"unreadable splits ({error}); delete it to make new ones") from None
         if not valid:
             raise InputError(
