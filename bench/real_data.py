@@ -8,7 +8,11 @@ loss, for ``--minutes`` of wall clock. Fold 0's validation cases are then predic
 images and scored (DSC, NSD) per set, on the organs that set annotates only. The comparison is a
 CT-only model: same plan and budget, trained (fold "all") on the same CT training cases, scored on the
 same held-out CT cases. Predictions are scored as the argmax, without postprocessing: the joint
-fold's postprocessing.json is chosen on these same held-out cases and fold "all" has none.
+fold's postprocessing.json is chosen on these same held-out cases and fold "all" has none. Each model
+is decoded three ways on the same cases (``DECODINGS``): the organs learned from the input's modality
+(amoseg's default), also those learned from the other modality, and every output channel (before
+amoseg recorded what a model learned); for each, the volume given to organs the set does not annotate
+is reported beside the scores (the whole label map, not only the scored organs).
 
     .venv/bin/python bench/real_data.py                     # 45 minutes per model, both models
     .venv/bin/python bench/real_data.py --max-cases 4 --minutes 1 --skip-ct-only   # smoke run
@@ -125,10 +129,46 @@ def train(cache_root: Path, plan, runs: Path, fold: str, args) -> dict:
     }
 
 
-def score(model: Path, held_out: Path, modality: str, labels: list[int], out: Path, args) -> dict:
-    """Predict the held-out images from the raw files and score them on ``labels`` only."""
+#: The ways a model's probabilities are turned into label maps, compared on the same held-out cases:
+#: only organs learned from the input's modality (amoseg's default), also those learned from the other
+#: modality, and every output channel (what amoseg did before it recorded what a model learned).
+DECODINGS = ("learned", "cross_modality", "all_classes")
+
+
+def score(model_dir: Path, held_out: Path, modality: str, labels: list[int], out: Path, args) -> dict:
+    """Predict the held-out images from the raw files, each decoding, and score them on ``labels`` only.
+
+    The default decoding's figures are the record's; ``decodings`` holds each decoding's mean DSC, its
+    per-organ DSC and the volume it gives to organs no reference of this set annotates.
+    """
+    import dataclasses
+
+    from amoseg.inference.model import load_model
+
+    model = load_model(model_dir, device=args.device)
+    variants = {
+        "learned": (model, False),
+        "cross_modality": (model, True),
+        "all_classes": (dataclasses.replace(model, learned=None), False),
+    }
+    results = {}
+    for name in DECODINGS:
+        chosen, cross = variants[name]
+        results[name] = _score_once(chosen, cross, held_out, modality, labels, out / name, args)
+    default = results["learned"]
+    default["decodings"] = {
+        name: {key: results[name][key] for key in ("mean_dsc", "mean_nsd", "unscored_ml")}
+        | {"organ_dsc": {organ: values["dsc"] for organ, values in results[name]["organs"].items()}}
+        for name in DECODINGS
+    }
+    default["learned_labels"] = {key: list(value) for key, value in (model.learned or {}).items()}
+    return default
+
+
+def _score_once(model, cross_modality: bool, held_out: Path, modality: str, labels, out: Path, args) -> dict:
     from amoseg import api
     from amoseg.evaluation import evaluate_folder, write_outputs
+    from amoseg.labels import ORGAN_BY_ID
 
     predictions = out / "predictions"
     records = api.predict(
@@ -138,6 +178,8 @@ def score(model: Path, held_out: Path, modality: str, labels: list[int], out: Pa
         device=args.device,
         modality=modality,
         postprocess=False,
+        cross_modality=cross_modality,
+        quiet=True,
     )
     evaluation = evaluate_folder(predictions, held_out / "labelsTr", labels=labels)
     write_outputs(evaluation, out / "evaluation")
@@ -160,6 +202,11 @@ def score(model: Path, held_out: Path, modality: str, labels: list[int], out: Pa
         },
         "mean_dsc": mean_dsc,
         "mean_nsd": _number(summary.mean_nsd),
+        # The whole label map: what went to organs this set's references do not annotate, in mL per case.
+        "unscored_ml": {
+            ORGAN_BY_ID[label].name: round(millilitres / len(evaluation.cases), 2)
+            for label, (millilitres, _) in evaluation.unscored_ml().items()
+        },
         "target": TARGET_MEAN_DSC,
         "target_met": mean_dsc is not None and mean_dsc >= TARGET_MEAN_DSC,
     }

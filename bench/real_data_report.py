@@ -50,6 +50,34 @@ def score_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+DECODING_TITLES = {
+    "learned": "organs learned from its modality (default)",
+    "cross_modality": "also organs learned from the other modality",
+    "all_classes": "every output channel (before)",
+}
+
+
+def label_map_rows(results: dict) -> tuple[list[str], list[list[str]]]:
+    """Per set, model and decoding: mean DSC, and what the label maps give to organs the set does not
+    annotate (mL per case), with the organs the model did not learn for that modality marked."""
+    from amoseg.labels import ORGAN_BY_NAME
+
+    header = ["set, model", "decoding", "mean DSC", "unscored organs, mL per case", "in organs not learned"]
+    rows = []
+    for name, model in score_columns(results):
+        scores = results["models"][model]["scores"][name]
+        learned = set(scores.get("learned_labels", {}).get(results["sets"][name]["modality"], ()))
+        for decoding, figures in scores.get("decodings", {}).items():
+            unscored = figures["unscored_ml"]
+            outside = sum(ml for organ, ml in unscored.items() if ORGAN_BY_NAME[organ].id not in learned)
+            listed = ", ".join(f"{organ} {ml:.1f}" for organ, ml in unscored.items()) or "none"
+            rows.append(
+                [f"{name}, {MODEL_TITLES[model]}", DECODING_TITLES[decoding], _text(figures["mean_dsc"]), listed,
+                 f"{outside:.1f} mL"]
+            )  # fmt: skip
+    return header, rows
+
+
 def training_rows(results: dict) -> tuple[list[str], list[list[str]]]:
     header = ["model", "fold", "training cases", "minutes", "iterations", "epochs", "final pseudo-Dice"]
     rows = []
@@ -105,6 +133,7 @@ def print_results(results: dict) -> None:
     for title, (header, rows) in (
         ("Held-out DSC / NSD per organ", score_rows(results)),
         ("Training (pseudo-Dice on validation patches)", training_rows(results)),
+        ("Whole label maps, per decoding", label_map_rows(results)),
     ):
         table = Table(title=title)
         for column in header:
@@ -124,6 +153,7 @@ def markdown(results: dict) -> str:
     return (
         f"### Real data: BTCV CT + CHAOS MR\n\n{summary_line(results)}\n\n"
         f"{table(*score_rows(results))}\n\n{table(*training_rows(results))}\n\n"
+        f"{table(*label_map_rows(results))}\n\n"
         + "".join(f"- {line}\n" for line in curve_lines(results))
         + "\nPseudo-Dice: mean over organs on fixed validation patches during training; the CT-only model "
         "(fold all) validates on some of its own training cases, so its curve is optimistic.\n"

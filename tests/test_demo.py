@@ -47,6 +47,9 @@ def test_short_demo_runs_every_stage_reports_its_figures_and_resumes(tmp_path, c
         assert not math.isnan(expected)
         assert f"{modality} mean DSC {expected:.3f}" in printed
     assert ("target met" in printed) != ("TARGET MISSED" in printed)
+    # Every organ is annotated in the phantoms, so no part of a label map goes unscored.
+    assert json.loads((out / "evaluation" / "summary.json").read_text())["unscored_prediction_ml"] == {}
+    assert "Whole label maps: organs no reference annotates got none." in printed
     assert (out / "report.html").is_file()
 
     # A second run reuses the phantoms and continues a training that was cut off before its end.

@@ -41,11 +41,23 @@ def phantom(
     seed: int = 0,
     test_fraction: float = 0.25,
     workers: int | None = None,
+    annotated_labels: str | list[int] | tuple[int, ...] | None = None,
     quiet: bool = False,
 ) -> Path:
-    """Write a synthetic AMOS-layout dataset of ``n_ct`` CT and ``n_mr`` MR abdomens; returns its folder."""
-    from amoseg.data.phantom import write_phantom_dataset
+    """Write a synthetic AMOS-layout dataset of ``n_ct`` CT and ``n_mr`` MR abdomens; returns its folder.
 
+    ``annotated_labels`` ("1,2,3,6", names, or ids) makes it partially labelled: the label maps keep
+    only those organs and dataset.json declares them, as BTCV's and CHAOS's do.
+    """
+    from amoseg.data.phantom import write_phantom_dataset
+    from amoseg.errors import AmosegError
+    from amoseg.labels import parse_label_ids
+
+    if isinstance(annotated_labels, str):
+        try:
+            annotated_labels = parse_label_ids(annotated_labels)
+        except ValueError as error:
+            raise AmosegError(f"annotated labels: {error}") from None
     return write_phantom_dataset(
         Path(output),
         n_ct=n_ct,
@@ -54,6 +66,7 @@ def phantom(
         test_fraction=test_fraction,
         workers=workers,
         progress=not quiet,
+        annotated_labels=annotated_labels,
     )
 
 
@@ -305,16 +318,21 @@ def predict(
     bf16: bool = False,
     organs: str | None = None,
     postprocess: bool = True,
+    cross_modality: bool = False,
     quiet: bool = False,
 ):
     """Segment a file, a folder of files, a DICOM series folder, or an in-memory ``Image``.
+
+    Only organs the model learned are written (its ``learned`` organs per modality; the others'
+    probabilities go to background): by default those learned from the input's own modality,
+    with ``cross_modality`` also those learned from the other one only.
 
     Args:
         input: a path, or an ``amoseg.io.Image`` (then ``modality`` is required and nothing is written).
         output: a file or folder for path inputs; label maps keep the input's exact geometry.
         model: a trained run or fold folder, or an ``amoseg.inference.model.Model``.
         folds: "0,1,2", "all" or None (every trained fold) of a run folder; probabilities are averaged.
-        organs: "liver,spleen" or ids: keep only these organs; the model must predict every one of them.
+        organs: "liver,spleen" or ids: keep only these organs; the model must have learned every one.
         postprocess: apply the folds' ``postprocessing.json`` (keep the largest component of the organs
             chosen in validation); False writes the argmax as it is.
 
@@ -338,6 +356,7 @@ def predict(
         autocast_dtype="bfloat16" if bf16 else None,
         keep_probabilities=probabilities,
         postprocess=postprocess,
+        cross_modality=cross_modality,
     )
     if isinstance(input, Image):
         if modality is None:
@@ -355,6 +374,19 @@ def predict(
     if not quiet:
         print(f"Predicted {len(records)} case(s) into {output}")
     return records
+
+
+def model_info(*, model, folds: str | None = None) -> list[str]:
+    """What a trained model is: its folds and plan, and the organs it learned per modality (the only
+    ones ``predict`` writes). ``model`` is a run or fold folder, or an ``amoseg.inference.model.Model``.
+
+    Returns:
+        one line per fact, for people.
+    """
+    from amoseg.inference.model import Model, load_model
+
+    loaded = model if isinstance(model, Model) else load_model(model, folds=folds)
+    return loaded.describe()
 
 
 def report(
@@ -396,6 +428,7 @@ __all__ = [
     "check",
     "demo",
     "evaluate",
+    "model_info",
     "phantom",
     "plan",
     "predict",

@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument(
         "--test-fraction", type=float, default=0.25, help="share of cases in imagesTs/labelsTs (default 0.25)"
     )
+    phantom.add_argument(
+        "--annotated",
+        metavar="ORGANS",
+        help="partially labelled, as BTCV or CHAOS: keep only these organs (ids or names, e.g. 1,2,3,6)",
+    )
     phantom.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
     stats = _command(
@@ -154,9 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "predict", "segment a file, a folder or a DICOM series with a trained model", _run_predict
     )
     predict.add_argument(
-        "-i", "--input", type=Path, required=True, help="image file, folder of images, or DICOM series folder"
+        "-i", "--input", type=Path, help="image file, folder of images, or DICOM series folder"
     )
-    predict.add_argument("-o", "--output", type=Path, required=True, help="output file (one input) or folder")
+    predict.add_argument("-o", "--output", type=Path, help="output file (one input) or folder")
     predict.add_argument(
         "-m", "--model", type=Path, required=True, help="trained run folder (fold_*) or one fold folder"
     )
@@ -183,7 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--preview", action="store_true", help="also write a PNG with three planes and the organs"
     )
     predict.add_argument(
-        "--organs", help="write only these organs (names or ids); the model must predict them"
+        "--organs", help="write only these organs (names or ids); the model must have learned them"
+    )
+    predict.add_argument(
+        "--cross-modality",
+        action="store_true",
+        help="also write organs the model learned from the other modality only (default: only those "
+        "learned from the input's modality; organs it never learned are always background)",
+    )
+    predict.add_argument(
+        "--model-info",
+        action="store_true",
+        help="print the model's folds, plan and the organs it learned per modality, then exit (no -i/-o)",
     )
     predict.add_argument("--bf16", action="store_true", help="run the network under bfloat16 autocast")
     predict.add_argument(
@@ -282,6 +298,7 @@ def _run_phantom(args: argparse.Namespace) -> int:
         seed=args.seed,
         test_fraction=args.test_fraction,
         workers=args.workers,
+        annotated_labels=args.annotated,
     )
     return 0
 
@@ -346,7 +363,14 @@ def _run_preprocess(args: argparse.Namespace) -> int:
 
 def _run_predict(args: argparse.Namespace) -> int:
     from amoseg import api
+    from amoseg.errors import AmosegError
 
+    if args.model_info:
+        for line in api.model_info(model=args.model, folds=args.folds):
+            print(line)
+        return 0
+    if args.input is None or args.output is None:
+        raise AmosegError("-i/--input and -o/--output are required (or --model-info to describe the model)")
     api.predict(
         input=args.input,
         output=args.output,
@@ -362,6 +386,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         bf16=args.bf16,
         organs=args.organs,
         postprocess=not args.no_postprocessing,
+        cross_modality=args.cross_modality,
     )
     return 0
 

@@ -221,6 +221,7 @@ def _print_ending(console, evaluation, result: DemoResult, settings: DemoSetting
     """The per-organ table (means over the test cases), the achieved means, the verdict, the report."""
     from rich.table import Table
 
+    from amoseg.evaluation.outputs import unscored_text
     from amoseg.labels import ORGAN_BY_ID
 
     console.rule("amoseg demo: result on the held-out test cases")
@@ -250,6 +251,8 @@ def _print_ending(console, evaluation, result: DemoResult, settings: DemoSetting
         else f"TARGET MISSED: the demo aims at mean DSC >= {TARGET_DSC} for CT and for MR"
     )
     console.print(f"{achieved}; {verdict}.")
+    # The scores look at the annotated organs only; the rest of each label map is accounted for here.
+    console.print(f"Whole label maps: organs no reference annotates got {unscored_text(evaluation)}.")
     console.print(
         f"Whole demo: {result.seconds / 60:.1f} min (budget {settings.minutes:g} min). Report: {result.report}"
     )

@@ -305,11 +305,11 @@ def test_a_failure_part_way_leaves_nothing_behind(tmp_path: Path, monkeypatch):
 
     written = []
 
-    def failing_write_case(folder, case, seed):
+    def failing_write_case(folder, case, seed, annotated=None):
         if written:
             raise RuntimeError("disk full")
         written.append(case.case_id)
-        return original(folder, case, seed)
+        return original(folder, case, seed, annotated)
 
     original = writer.write_case
     monkeypatch.setattr(writer, "write_case", failing_write_case)
@@ -321,3 +321,27 @@ def test_a_failure_part_way_leaves_nothing_behind(tmp_path: Path, monkeypatch):
 def test_public_names():
     assert phantom.generate_case is generate_case
     assert phantom.write_phantom_dataset is write_phantom_dataset
+
+
+def test_a_partially_labelled_set_keeps_the_images_and_only_the_annotated_organs(tmp_path, capsys):
+    from amoseg.cli import main
+    from amoseg.io import read_image, read_label
+
+    full = tmp_path / "full"
+    partial = tmp_path / "partial"
+    for folder, extra in ((full, []), (partial, ["--annotated", "spleen,2,3,liver"])):
+        assert main(["phantom", str(folder), "--ct", "1", "--mr", "1", "--test-fraction", "0", *extra]) == 0
+    assert json.loads((partial / "dataset.json").read_text())["annotated_labels"] == [1, 2, 3, 6]
+    assert "annotated_labels" not in json.loads((full / "dataset.json").read_text())
+    for case in ("amos_0001", "amos_0501"):
+        full_label = read_label(full / "labelsTr" / f"{case}.nii.gz").array
+        partial_label = read_label(partial / "labelsTr" / f"{case}.nii.gz").array
+        np.testing.assert_array_equal(
+            partial_label, np.where(np.isin(full_label, [1, 2, 3, 6]), full_label, 0)
+        )
+        assert set(np.unique(full_label)) > {0, 1, 2, 3, 6}  # there was more to leave out
+        image = read_image(partial / "imagesTr" / f"{case}.nii.gz").array
+        np.testing.assert_array_equal(image, read_image(full / "imagesTr" / f"{case}.nii.gz").array)
+    capsys.readouterr()
+    assert main(["phantom", str(tmp_path / "bad"), "--ct", "1", "--mr", "0", "--annotated", "1,99"]) == 1
+    assert "label id 99 is not an AMOS organ" in capsys.readouterr().err

@@ -73,3 +73,22 @@ def test_ignore_mask_file(write_labels, box_labels):
     assert (
         liver.true_negative == 20 * 18 * 5 - liver.true_positive - liver.false_positive - liver.false_negative
     )
+
+
+def test_what_the_prediction_gives_to_organs_no_score_looks_at_is_counted(box_labels):
+    geometry = make_geometry((20, 18, 10), (0.8, 0.8, 3.0))
+    reference = box_labels()
+    prediction = box_labels().copy()
+    prediction[0:2, 0:3, 0:4] = 13  # 24 voxels of duodenum, which no reference annotates here
+    prediction[18:20, 0:1, 0:1] = 14  # 2 voxels of bladder
+    prediction[0:1, 0:3, 0:4] = 6  # 12 of the duodenum's voxels become liver again: 12 left
+    ignore = np.zeros(geometry.shape, np.uint8)
+    ignore[18:20, 0:1, 0:1] = 1  # the bladder's voxels are ignored
+    pred, ref = LabelMap(prediction, geometry), LabelMap(reference, geometry)
+    result = evaluate_case(pred, ref, labels=(1, 6), case_id="x")
+    assert result.unscored_voxels == {13: 12, 14: 2}
+    assert result.unscored_ml() == pytest.approx({13: 12 * 1.92 / 1000, 14: 2 * 1.92 / 1000})
+    masked = evaluate_case(pred, ref, labels=(1, 6), case_id="x", ignore_mask=LabelMap(ignore, geometry))
+    assert masked.unscored_voxels == {13: 12}
+    # Scored organs are not counted, whatever their voxels: spleen and liver are scored here.
+    assert evaluate_case(pred, ref, labels=(1, 6, 13, 14), case_id="x").unscored_voxels == {}

@@ -185,5 +185,5 @@ def test_requested_organs_are_kept_and_checked_against_the_label_map(model, tmp_
     import dataclasses
 
     liver_only = dataclasses.replace(model, labels={6: "liver"})
-    with pytest.raises(AmosegError, match="does not predict spleen"):
+    with pytest.raises(AmosegError, match="did not learn spleen"):
         api.predict(input=_image(labels, geometry), model=liver_only, modality="CT", organs="liver,spleen")

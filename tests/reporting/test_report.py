@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 import math
 import shutil
 import statistics
@@ -126,6 +127,8 @@ def _training_log(fold: Path) -> list[dict]:
     write_log(fold, history)
     plot_curves(fold, history, title="fold 0")
     TrainConfig(fold="0", epochs=3, device="cpu").save(fold / "config.json")
+    learned = {"CT": list(range(1, 13)), "MR": [1, 2, 3, 6]}
+    (fold / "dataset.json").write_text(json.dumps({"learned_labels": learned}))
     return history
 
 
@@ -176,7 +179,7 @@ def test_each_section_is_there_with_its_tables(report):
     expected_tables = {
         "study": {"study-table", "versions-table"},
         "plan": {"plan-table", "normalization-table"},
-        "training": {"training-fold_0", "training-fold_0-organs"},
+        "training": {"training-fold_0", "training-fold_0-organs", "learned-fold_0"},
         "evaluation": {"evaluation-dsc", "evaluation-nsd"},
         "cases": {"cases-ranking"},
         "steps": {"steps-table"},
@@ -207,6 +210,9 @@ def test_plan_and_training_figures(report, study):
     organs = report.sections["training"]["table_ids"]["training-fold_0-organs"][1:]
     assert len(organs) == 15 and organs[0] == ["Spleen", f"{last['pseudo_dice']['spleen']:.4f}"]
     assert len(report.sections["training"]["images"]) == 1
+    learned = report.sections["training"]["table_ids"]["learned-fold_0"][1:]
+    assert learned[1] == ["MR", "Spleen, Right kidney, Left kidney, Liver"]
+    assert learned[2] == ["never learned (written as background)", "Duodenum, Bladder, Prostate/uterus"]
 
 
 def test_dsc_and_nsd_tables_equal_the_per_case_means(report, study):

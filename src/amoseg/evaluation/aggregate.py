@@ -94,6 +94,16 @@ class Evaluation:
     def missing_predictions(self) -> tuple[str, ...]:
         return tuple(case.case_id for case in self.cases if case.prediction_missing)
 
+    def unscored_ml(self) -> dict[int, tuple[float, int]]:
+        """Organ id -> (mL predicted over all cases, cases with any) for organs no score looks at:
+        a model that predicts an organ no reference annotates shows it here, not in the scores."""
+        totals: dict[int, tuple[float, int]] = {}
+        for case in self.cases:
+            for label, millilitres in case.unscored_ml().items():
+                total, count = totals.get(label, (0.0, 0))
+                totals[label] = (total + millilitres, count + 1)
+        return dict(sorted(totals.items()))
+
 
 def summarise(cases: tuple[CaseResult, ...], labels: tuple[int, ...], group: str = "all") -> GroupSummary:
     """Summarise the cases of ``group`` ("CT", "MR" or "all")."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +13,11 @@ from amoseg.errors import InputError
 from amoseg.evaluation.metrics import OrganScore, check_label_values, score_organs
 from amoseg.evaluation.tolerance import tolerances_for
 from amoseg.io.image import Geometry, LabelMap
-from amoseg.labels import ORGAN_IDS, Modality
+from amoseg.labels import MAX_LABEL, ORGAN_IDS, Modality
 
 PathOrLabels = str | Path | LabelMap
+#: Voxels counted at a time by ``unscored_voxels``.
+_CHUNK_VOXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class CaseResult:
         prediction: the prediction file, or None for an in-memory or missing prediction.
         reference: the reference file, or None for an in-memory label map.
         prediction_missing: True when no prediction was given and it was scored as empty.
+        unscored_voxels: organ id -> predicted voxels of each organ that is not scored (no reference
+            annotates it), ignore mask left out: the part of the label map the scores do not see.
     """
 
     case_id: str
@@ -40,6 +44,13 @@ class CaseResult:
     prediction: Path | None
     reference: Path | None
     prediction_missing: bool = False
+    unscored_voxels: dict[int, int] = field(default_factory=dict)
+
+    def unscored_ml(self) -> dict[int, float]:
+        """``unscored_voxels`` in millilitres."""
+        return {
+            label: count * self.voxel_volume_mm3 / 1000.0 for label, count in self.unscored_voxels.items()
+        }
 
 
 def evaluate_case(
@@ -100,7 +111,29 @@ def evaluate_case(
         prediction=pred_path,
         reference=ref_path,
         prediction_missing=pred is None,
+        unscored_voxels=unscored_voxels(pred_array, labels, ignore),
     )
+
+
+def unscored_voxels(
+    prediction: np.ndarray, scored: Sequence[int], ignore: np.ndarray | None = None
+) -> dict[int, int]:
+    """Voxels per organ id that ``prediction`` gives to organs outside ``scored`` (background and
+    ignored voxels excluded); organs with none are left out.
+
+    Counted in chunks of the array's memory, so no integer copy of the whole volume is made.
+    """
+    # One traversal order for both arrays: the prediction's own memory order, so its ravel is a view.
+    order = "F" if prediction.flags.f_contiguous and not prediction.flags.c_contiguous else "C"
+    flat = np.ravel(prediction, order=order)
+    ignored = None if ignore is None else np.ravel(ignore, order=order)
+    counts = np.zeros(MAX_LABEL + 1, dtype=np.int64)
+    for start in range(0, flat.size, _CHUNK_VOXELS):
+        chunk = flat[start : start + _CHUNK_VOXELS]
+        if ignored is not None:
+            chunk = chunk[ignored[start : start + _CHUNK_VOXELS] == 0]
+        counts += np.bincount(chunk, minlength=MAX_LABEL + 1)
+    return {label: int(counts[label]) for label in ORGAN_IDS if label not in scored and counts[label]}
 
 
 def _check_values(label_map: LabelMap, path: Path | None, name: str) -> None:

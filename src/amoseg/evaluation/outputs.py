@@ -132,6 +132,10 @@ def summary_dict(evaluation: Evaluation) -> dict:
         "missing_predictions": list(evaluation.missing_predictions),
         "unmatched_predictions": list(evaluation.unmatched_predictions),
         "groups": {name: _group_dict(group) for name, group in evaluation.groups.items()},
+        "unscored_prediction_ml": {
+            ORGAN_BY_ID[label].name: {"ml": round(millilitres, 4), "cases": cases}
+            for label, (millilitres, cases) in evaluation.unscored_ml().items()
+        },
     }
 
 
@@ -147,6 +151,7 @@ def summary_markdown(evaluation: Evaluation) -> str:
             f"Predictions missing, scored as empty: {len(evaluation.missing_predictions)} "
             f"({', '.join(evaluation.missing_predictions)})."
         )
+    lines.append(f"Predicted in organs no reference annotates (not scored): {unscored_text(evaluation)}.")
     lines.append("")
     header = ["Organ"]
     for group in groups:
@@ -182,7 +187,17 @@ def print_summary(evaluation: Evaluation, output: Path) -> None:
             )
     if evaluation.missing_predictions:
         print(f"predictions missing, scored as empty: {', '.join(evaluation.missing_predictions)}")
+    print(f"predicted in organs no reference annotates (not scored): {unscored_text(evaluation)}")
     print(f"NSD tolerance: {_tolerance_text(evaluation)}; outputs in {output}")
+
+
+def unscored_text(evaluation: Evaluation) -> str:
+    """``duodenum 12.3 mL in 3 cases; bladder ...``, or "none"."""
+    parts = [
+        f"{ORGAN_BY_ID[label].name} {millilitres:.1f} mL in {cases} case{'s' if cases > 1 else ''}"
+        for label, (millilitres, cases) in evaluation.unscored_ml().items()
+    ]
+    return "; ".join(parts) or "none"
 
 
 def _group_dict(group: GroupSummary) -> dict:

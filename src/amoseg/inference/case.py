@@ -13,6 +13,7 @@ import numpy as np
 from amoseg.errors import AmosegError
 from amoseg.inference.export import probabilities_on_original_grid, probabilities_to_label
 from amoseg.inference.model import Model
+from amoseg.inference.organs import fold_into_background, output_organs
 from amoseg.inference.postprocess import keep_largest
 from amoseg.inference.predictor import WindowSettings, predict_probabilities
 from amoseg.io.image import Image, LabelMap
@@ -32,6 +33,8 @@ class PredictOptions:
         keep_probabilities: also return the softmax on the input grid (float16).
         postprocess: keep only the largest component of the organs the model's postprocessing chose
             (``Model.largest_component``); False writes the argmax as it is.
+        cross_modality: also write organs the model learned from the other modality only
+            (``amoseg.inference.organs``); organs it never learned are background whatever this says.
     """
 
     step: float = 0.5
@@ -41,6 +44,7 @@ class PredictOptions:
     autocast_dtype: str | None = None
     keep_probabilities: bool = False
     postprocess: bool = True
+    cross_modality: bool = False
 
     def __post_init__(self) -> None:
         # Checked before any image is read: a bad step would otherwise fail after preprocessing.
@@ -54,11 +58,13 @@ class PredictOptions:
 
 @dataclass(frozen=True, eq=False)
 class Prediction:
-    """A predicted label map on the input's grid, optional probabilities, and where the time went."""
+    """A predicted label map on the input's grid, optional probabilities, where the time went, and the
+    organ ids it could hold (learned for its modality, and asked for)."""
 
     label: LabelMap
     probabilities: np.ndarray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    organs: tuple[int, ...] = ()
 
 
 def predict_image(
@@ -95,16 +101,21 @@ def predict_image(
     )
     seconds["network"] = time.perf_counter() - start
     start = time.perf_counter()
+    learned = output_organs(model.labels, model.learned, modality, options.cross_modality)
+    probabilities = fold_into_background(probabilities, learned)
     label = probabilities_to_label(probabilities, case.properties)
-    if options.postprocess and model.largest_component:
+    largest = [organ for organ in model.largest_component if organ in learned]
+    if options.postprocess and largest:
         # On the output grid, so the components are those of the label map that is written.
-        label = LabelMap(keep_largest(label.array, model.largest_component), label.geometry)
+        label = LabelMap(keep_largest(label.array, largest), label.geometry)
+    organs = learned if model.keep is None else tuple(organ for organ in learned if organ in model.keep)
     if model.keep is not None:
+        # After the argmax: an organ left out does not hand its voxels to a neighbour that is kept.
         label = LabelMap(
-            np.where(np.isin(label.array, model.keep), label.array, 0).astype(np.uint8), label.geometry
+            np.where(np.isin(label.array, organs), label.array, 0).astype(np.uint8), label.geometry
         )
     on_grid = (
         probabilities_on_original_grid(probabilities, case.properties) if options.keep_probabilities else None
     )
     seconds["export"] = time.perf_counter() - start
-    return Prediction(label=label, probabilities=on_grid, seconds=seconds)
+    return Prediction(label=label, probabilities=on_grid, seconds=seconds, organs=organs)

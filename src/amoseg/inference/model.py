@@ -23,6 +23,8 @@ class Model:
             component, as the folds' ``postprocessing.json`` decided (a majority of the folds).
         mirror_axes: the axes test-time augmentation may mirror: those every fold was trained to be
             mirrored along (a fold that never saw the patient's sides swapped must not be shown them).
+        learned: modality -> organ ids every fold learned from that modality
+            (``amoseg.training.learned``); None when the model states nothing (every channel counts).
     """
 
     networks: tuple
@@ -32,6 +34,31 @@ class Model:
     keep: tuple[int, ...] | None = None
     largest_component: tuple[int, ...] = ()
     mirror_axes: tuple[int, ...] = (0, 1, 2)
+    learned: dict[str, tuple[int, ...]] | None = None
+
+    def learned_anywhere(self) -> tuple[int, ...]:
+        """Organ ids learned from at least one modality."""
+        if self.learned is None:
+            return tuple(sorted(self.labels))
+        return tuple(
+            sorted({label for organs in self.learned.values() for label in organs} & set(self.labels))
+        )
+
+    def describe(self) -> list[str]:
+        """Lines for people: folds, plan, and the organs learned per modality (and the rule)."""
+        from amoseg.labels import organ_name
+        from amoseg.training.learned import RULE
+
+        lines = [f"folds: {', '.join(self.folds) or 'one'}; plan {self.plan.plan_id}"]
+        if self.learned is None:
+            return [*lines, "organs learned: not recorded by this model; every output channel is written"]
+        for modality, organs in self.learned.items():
+            names = ", ".join(organ_name(organ) for organ in organs) or "none"
+            lines.append(f"learned from {modality} ({len(organs)}): {names}")
+        never = [organ_name(label) for label in sorted(self.labels) if label not in self.learned_anywhere()]
+        lines.append(f"never learned, always written as background: {', '.join(never) or 'none'}")
+        lines.append(f"rule: an organ is learned for a modality when {RULE}")
+        return lines
 
 
 def restrict_organs(model: Model, organs: str) -> Model:
@@ -43,16 +70,21 @@ def restrict_organs(model: Model, organs: str) -> Model:
     import dataclasses
 
     from amoseg.labels import ORGAN_BY_ID, parse_label_ids
+    from amoseg.training.learned import RULE
 
     try:
         wanted = parse_label_ids(organs)
     except ValueError as error:
         raise AmosegError(f"--organs: {error}") from None
-    missing = [ORGAN_BY_ID[organ].name for organ in wanted if organ not in model.labels]
+    learned = model.learned_anywhere()
+    missing = [ORGAN_BY_ID[organ].name for organ in wanted if organ not in learned]
     if missing:
-        predicted = ", ".join(model.labels.values()) or "nothing"
-        raise AmosegError(f"the model does not predict {', '.join(missing)} (its label map: {predicted})")
-    return dataclasses.replace(model, labels={organ: model.labels[organ] for organ in wanted}, keep=wanted)
+        known = ", ".join(ORGAN_BY_ID[organ].name for organ in learned) or "nothing"
+        raise AmosegError(
+            f"--organs: the model did not learn {', '.join(missing)} (an organ is learned when {RULE}); "
+            f"it learned {known}"
+        )
+    return dataclasses.replace(model, keep=wanted)
 
 
 def fold_folders(model_dir: Path, folds: str | None) -> list[Path]:
@@ -100,8 +132,9 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
     from amoseg.inference.postprocess import load_postprocessing, majority_organs
     from amoseg.training.checkpoint import load_model as load_fold
     from amoseg.training.config import TrainConfig
+    from amoseg.training.learned import learned_from_record
 
-    networks, plans, label_maps, names, decisions = [], [], [], [], []
+    networks, plans, label_maps, names, decisions, learned = [], [], [], [], [], []
     mirror_axes = {0, 1, 2}
     for folder in fold_folders(Path(model_dir), folds):
         decisions.append(load_postprocessing(folder))
@@ -113,6 +146,7 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
             {int(key): str(value) for key, value in metadata["labels"].items() if int(key) != 0}
         )
         names.append(folder.name)
+        learned.append(learned_from_record(metadata.get("dataset") or {}))
         try:
             config = TrainConfig.from_dict(metadata["config"])
         except (KeyError, ValueError, TypeError) as error:
@@ -129,4 +163,20 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
         folds=tuple(names),
         largest_component=tuple(organ for organ in majority_organs(decisions) if organ in label_maps[0]),
         mirror_axes=tuple(sorted(mirror_axes)),
+        learned=_learned_by_every_fold(learned),
     )
+
+
+def _learned_by_every_fold(
+    per_fold: list[dict[str, tuple[int, ...]] | None],
+) -> dict[str, tuple[int, ...]] | None:
+    """Per modality, the organs every fold learned: the average of folds is only as good as its worst.
+    Folds that state nothing are left out; None when none states anything."""
+    per_fold = [learned for learned in per_fold if learned is not None]
+    if not per_fold:
+        return None
+    modalities = list(dict.fromkeys(modality for learned in per_fold for modality in learned))
+    return {
+        modality: tuple(sorted(set.intersection(*(set(learned.get(modality, ())) for learned in per_fold))))
+        for modality in modalities
+    }

@@ -214,6 +214,9 @@ def predict_jobs(
                 print(line)
             job = dataclasses.replace(jobs[index], modality=modality)
             prediction = predict_image(image, model, modality, options)
+            unlearned = [organ for organ in model.keep or () if organ not in prediction.organs]
+            if unlearned and progress:
+                print(_not_written_line(job, unlearned, model))
             writing.append(pool.submit(write_outputs, job, image, prediction, model, extras))
             records.append(
                 {
@@ -228,6 +231,33 @@ def predict_jobs(
     if label_folder is not None and rank == 0:
         write_json(Path(label_folder) / "dataset.json", _label_description(model, options))
     return records
+
+
+def _not_written_line(job: Job, organs: list[int], model: Model) -> str:
+    """The warning for organs asked for (``--organs``) that this input's modality did not teach."""
+    from amoseg.labels import organ_name
+
+    sources = {
+        organ: [modality for modality, learned in (model.learned or {}).items() if organ in learned]
+        for organ in organs
+    }
+    named = ", ".join(
+        f"{organ_name(organ)} (learned from {' and '.join(sources[organ])} only)" for organ in organs
+    )
+    return (
+        f"warning: {job.case_id}: {named} not written: the model did not learn it from {job.modality}; "
+        "--cross-modality writes it"
+    )
+
+
+def _written_organs(model: Model, options: PredictOptions) -> dict[str, list[int]]:
+    """The organs the outputs can hold, per input modality ("any" where the modality does not matter)."""
+    wanted = set(model.keep) if model.keep is not None else set(model.labels)
+    if model.learned is None or options.cross_modality:
+        return {"any": [organ for organ in model.learned_anywhere() if organ in wanted]}
+    return {
+        modality: [organ for organ in organs if organ in wanted] for modality, organs in model.learned.items()
+    }
 
 
 def _rank_and_world_size() -> tuple[int, int]:
@@ -283,7 +313,9 @@ def write_outputs(job: Job, image: Image, prediction: Prediction, model: Model, 
     if extras.statistics:
         write_json(
             stem.with_name(f"{job.case_id}_statistics.json"),
-            organ_statistics(image, prediction.label, model.labels),
+            organ_statistics(
+                image, prediction.label, {organ: model.labels[organ] for organ in prediction.organs}
+            ),
         )
     if extras.probabilities and prediction.probabilities is not None:
         write_atomic(
@@ -345,6 +377,7 @@ def _label_description(model: Model, options: PredictOptions) -> dict:
         "labels": {"background": 0, **{name: class_id for class_id, name in sorted(model.labels.items())}},
         "plan_id": model.plan.plan_id,
         "folds": list(model.folds),
+        "written_organs": _written_organs(model, options),
         # Which organs were cut to their largest component, so the outputs say how they were made.
         "largest_component": [
             organ

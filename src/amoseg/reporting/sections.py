@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from amoseg.errors import InputError
-from amoseg.labels import ORGAN_BY_NAME
+from amoseg.labels import ORGAN_BY_ID, ORGAN_BY_NAME
 from amoseg.reporting import html
 from amoseg.reporting.study import FOLD_PATTERNS, StudyFiles
 
@@ -198,6 +198,7 @@ def _fold(root: Path, fold: Path) -> str:
         ("Device", config.get("device", "–")),
     ]
     parts.append(html.table(("Figure", "Value"), rows, table_id=f"training-{fold.name}"))
+    parts.append(_learned(fold))
     organs = [
         (ORGAN_BY_NAME[organ].title if organ in ORGAN_BY_NAME else organ, _fixed(value))
         for organ, value in last.get("pseudo_dice", {}).items()
@@ -207,6 +208,32 @@ def _fold(root: Path, fold: Path) -> str:
         parts.append(html.table(("Organ", "Pseudo-Dice"), organs, table_id=f"training-{fold.name}-organs"))
     parts.append(_embedded(fold / CURVES_FILE, f"training curves of {name}", "`amoseg train`"))
     return "\n".join(parts)
+
+
+def _learned(fold: Path) -> str:
+    """The organs the fold learned per modality: the only ones its predictions can hold."""
+    from amoseg.training.learned import RULE, learned_from_record
+
+    learned = learned_from_record(_json_or_none(fold / "dataset.json") or {})
+    if learned is None:
+        return html.missing(f"`{fold / 'dataset.json'}` does not say which organs the fold learned.")
+    rows = [
+        (modality, ", ".join(ORGAN_BY_ID[organ].title for organ in organs) or "none")
+        for modality, organs in learned.items()
+    ]
+    never = [
+        organ.title for organ in ORGAN_BY_ID.values() if not any(organ.id in o for o in learned.values())
+    ]
+    rows.append(("never learned (written as background)", ", ".join(never) or "none"))
+    return "\n".join(
+        [
+            html.paragraph(
+                f"Organs learned (an organ is learned for a modality when {RULE}); predictions hold only "
+                "these, by default only those learned from the input's own modality:"
+            ),
+            html.table(("Modality", "Organs"), rows, table_id=f"learned-{fold.name}"),
+        ]
+    )
 
 
 def steps_section(files: StudyFiles) -> str:

@@ -120,14 +120,23 @@ def summarize(
     )
 
 
-def predict_case_label(network, image: np.ndarray, plan: Plan, device, step: float = 0.5) -> np.ndarray:
-    """The argmax label map (uint8, the image's shape) of one plan-space image, no mirroring."""
+def predict_case_label(
+    network, image: np.ndarray, plan: Plan, device, step: float = 0.5, organs: Sequence[int] | None = None
+) -> np.ndarray:
+    """The argmax label map (uint8, the image's shape) of one plan-space image, no mirroring.
+
+    ``organs``: the organs the network learned for this case's modality; the others' probabilities
+    go to background first, as the predictor does (None: every class competes).
+    """
     import torch
 
+    from amoseg.inference.organs import fold_into_background
     from amoseg.inference.predictor import WindowSettings, predict_probabilities
 
     settings = WindowSettings(patch_size=tuple(plan.patch_size), step=step, mirror=False)
     probabilities = predict_probabilities([network], image, plan.num_classes, settings, device)
+    if organs is not None:
+        probabilities = fold_into_background(probabilities, organs)
     return torch.argmax(probabilities, dim=0).to(torch.uint8).cpu().numpy()
 
 
@@ -140,6 +149,7 @@ def final_validation(
     *,
     progress: bool = False,
     step: float = 0.5,
+    learned: Mapping[str, Sequence[int]] | None = None,
 ) -> tuple[ValidationScores, Postprocessing] | None:
     """Predict each validation case whole, score it, decide postprocessing; write both into ``fold_dir``.
 
@@ -151,6 +161,8 @@ def final_validation(
         device: torch device for the sliding window.
         progress: show a progress bar and a closing line.
         step: window step as a fraction of the patch.
+        learned: modality -> organs the network learned from it: each case is predicted as the
+            predictor would (the others folded into background); None lets every class compete.
 
     Returns:
         (scores, decision), or None (and nothing written) when there is no validation case.
@@ -164,7 +176,8 @@ def final_validation(
     for case in track(val_cases, total=len(val_cases), description="final validation", enabled=progress):
         arrays = case_arrays(case.folder)
         # A writable copy: torch refuses to wrap the read-only memory map without a warning.
-        prediction = predict_case_label(network, np.array(arrays.image), plan, device, step)
+        organs = None if learned is None else learned.get(case.modality, ())
+        prediction = predict_case_label(network, np.array(arrays.image), plan, device, step, organs)
         scores.append(score_case(prediction, np.asarray(arrays.label), case.annotated))
     summary = summarize([case.case_id for case in val_cases], scores, [case.modality for case in val_cases])
     decision = decide_from_scores(scores)

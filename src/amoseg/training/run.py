@@ -26,6 +26,8 @@ from amoseg.labels import ORGAN_BY_ID
 from amoseg.planning.plan import PLANS_FILE, Plan
 from amoseg.training.config import TrainConfig
 from amoseg.training.dataset import CacheCase, find_cache, index_cases
+from amoseg.training.learned import RULE as LEARNED_RULE
+from amoseg.training.learned import learned_from_record, learned_labels
 from amoseg.training.splits import fold_cases, load_or_make_splits
 
 CONFIG_FILE = "config.json"
@@ -43,8 +45,9 @@ def class_names(plan: Plan) -> dict[str, str]:
     }
 
 
-def label_map(plan: Plan, cases: list[CacheCase]) -> dict[str, Any]:
-    """The dataset.json-like record of what the network's channels mean."""
+def label_map(plan: Plan, cases: list[CacheCase], train_cases: list[CacheCase]) -> dict[str, Any]:
+    """The dataset.json-like record of what the network's channels mean, and which of them the fold
+    learned per modality (``amoseg.training.learned``: from its training cases only)."""
     names = {"background": 0}
     names.update(
         {ORGAN_BY_ID[label].name: label for label in range(1, plan.num_classes) if label in ORGAN_BY_ID}
@@ -55,6 +58,8 @@ def label_map(plan: Plan, cases: list[CacheCase]) -> dict[str, Any]:
         "num_classes": plan.num_classes,
         "annotated_labels": sorted({label for case in cases for label in case.annotated}),
         "modalities": sorted({case.modality for case in cases}),
+        "learned_labels": {modality: list(ids) for modality, ids in learned_labels(train_cases).items()},
+        "learned_rule": LEARNED_RULE,
         "plan_id": plan.plan_id,
         "orientation": plan.orientation,
     }
@@ -165,7 +170,7 @@ def train(
             remove_stale_temporaries(fold_dir)
             config.save(fold_dir / CONFIG_FILE)
             plan.save(fold_dir / PLANS_FILE)
-            write_json(fold_dir / LABELS_FILE, label_map(plan, cases))
+            write_json(fold_dir / LABELS_FILE, label_map(plan, cases, train_cases))
         distributed.barrier()
         if progress and context.is_main:
             _announce(plan, config, topology, train_cases, val_cases, device, context, resume_from)
@@ -179,7 +184,7 @@ def train(
             device=device,
             context=context,
             labels=class_names(plan),
-            dataset=label_map(plan, cases),
+            dataset=label_map(plan, cases, train_cases),
             progress=progress,
         )
         result: TrainResult = fit(setup, resume_from)
@@ -214,8 +219,9 @@ def _validate_fold(fold_dir: Path, config: TrainConfig, val_cases: list[CacheCas
     from amoseg.training.checkpoint import load_model
     from amoseg.training.final_validation import final_validation
 
-    network, plan, _ = load_model(fold_dir, device, checkpoint="final")
-    final_validation(fold_dir, network, plan, val_cases, device, progress=progress)
+    network, plan, metadata = load_model(fold_dir, device, checkpoint="final")
+    learned = learned_from_record(metadata.get("dataset") or {})
+    final_validation(fold_dir, network, plan, val_cases, device, progress=progress, learned=learned)
 
 
 def _finished(fold_dir: Path, report: bool):

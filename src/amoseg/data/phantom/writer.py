@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import numpy as np
 from amoseg.atomic import write_json
 from amoseg.data.phantom.case import CaseInfo, generate_case_with_info
 from amoseg.errors import AmosegError
-from amoseg.labels import LAST_CT_CASE_ID, ORGANS, Modality, modality_from_case_id
+from amoseg.labels import LAST_CT_CASE_ID, MAX_LABEL, ORGAN_BY_ID, ORGANS, Modality, modality_from_case_id
 
 FILE_ENDING = ".nii.gz"
 FIRST_MR_CASE_ID = LAST_CT_CASE_ID + 1
@@ -86,6 +87,7 @@ def write_phantom_dataset(
     test_fraction: float = 0.25,
     workers: int | None = None,
     progress: bool = True,
+    annotated_labels: Sequence[int] | None = None,
 ) -> Path:
     """Write a synthetic AMOS-layout dataset of ``n_ct`` CT and ``n_mr`` MR abdomens.
 
@@ -102,6 +104,9 @@ def write_phantom_dataset(
         test_fraction: share of each modality's cases in the test split, in [0, 1).
         workers: parallel processes; default ``os.cpu_count()``; 1 runs in this process.
         progress: show a progress bar.
+        annotated_labels: make a partially labelled set, as BTCV or CHAOS are: the label maps keep
+            only these organs (the others stored as background) and dataset.json declares them. The
+            images are the same as without.
 
     Returns:
         the dataset folder (``output``).
@@ -112,14 +117,20 @@ def write_phantom_dataset(
     """
     output = Path(output)
     _check_request(output, n_ct, n_mr, test_fraction, workers)
+    annotated = None if annotated_labels is None else tuple(sorted(set(int(v) for v in annotated_labels)))
+    if annotated is not None and not set(annotated) <= set(ORGAN_BY_ID):
+        raise AmosegError(f"annotated labels must be AMOS organ ids 1..{MAX_LABEL}, got {list(annotated)}")
     planned = plan_cases(n_ct, n_mr, seed, test_fraction)
     staging = output.parent / f".{output.name}.tmp{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        infos = _write_cases(staging, planned, seed, workers or os.cpu_count() or 1, progress)
-        write_json(staging / "dataset.json", _dataset_json(planned, infos, seed, n_ct, n_mr, test_fraction))
+        infos = _write_cases(staging, planned, seed, workers or os.cpu_count() or 1, progress, annotated)
+        meta = _dataset_json(planned, infos, seed, n_ct, n_mr, test_fraction)
+        if annotated is not None:
+            meta["annotated_labels"] = list(annotated)
+        write_json(staging / "dataset.json", meta)
         try:
             if output.exists():
                 output.rmdir()  # checked empty above; a rename cannot replace a folder everywhere
@@ -152,7 +163,12 @@ def _check_request(output: Path, n_ct: int, n_mr: int, test_fraction: float, wor
 
 
 def _write_cases(
-    staging: Path, planned: list[PlannedCase], seed: int, workers: int, progress: bool
+    staging: Path,
+    planned: list[PlannedCase],
+    seed: int,
+    workers: int,
+    progress: bool,
+    annotated: tuple[int, ...] | None,
 ) -> dict[int, CaseInfo]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -162,13 +178,13 @@ def _write_cases(
         task = bar.add_task("phantoms", total=len(planned))
         if workers == 1 or len(planned) == 1:
             for case in planned:
-                infos[case.number] = write_case(staging, case, seed)
+                infos[case.number] = write_case(staging, case, seed, annotated)
                 bar.advance(task)
             return infos
         pool = ProcessPoolExecutor(max_workers=min(workers, len(planned)))
         try:
             futures: dict[Future, PlannedCase] = {
-                pool.submit(write_case, staging, case, seed): case for case in planned
+                pool.submit(write_case, staging, case, seed, annotated): case for case in planned
             }
             for future in as_completed(futures):
                 infos[futures[future].number] = future.result()
@@ -180,11 +196,18 @@ def _write_cases(
     return infos
 
 
-def write_case(folder: Path, case: PlannedCase, seed: int) -> CaseInfo:
-    """Generate one case and write its image and label map under ``folder`` (runs in a worker)."""
+def write_case(
+    folder: Path, case: PlannedCase, seed: int, annotated: tuple[int, ...] | None = None
+) -> CaseInfo:
+    """Generate one case and write its image and label map under ``folder`` (runs in a worker);
+    with ``annotated``, the label map keeps only those organs."""
     image, label, info = generate_case_with_info(case.number, case.modality, seed)
+    from amoseg.io.image import LabelMap
     from amoseg.io.sitk_io import write_image
 
+    if annotated is not None:
+        kept = np.where(np.isin(label.array, annotated), label.array, 0).astype(label.array.dtype)
+        label = LabelMap(kept, label.geometry)
     write_image(image, folder / case.image_path)
     write_image(label, folder / case.label_path)
     return info
