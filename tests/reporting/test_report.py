@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import json
 import math
+import re
 import shutil
 import statistics
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -235,9 +238,28 @@ def test_dsc_and_nsd_tables_equal_the_per_case_means(report, study):
                     for row in rows
                     if row["organ"] == organ and row["modality"] == modality and row[metric]
                 ]
-                shown_mean, shown_std = (float(part) for part in organs[entry.title][column].split(" ± "))
+                cell = organs[entry.title][column]
+                shown = cell.split(" (empty in ")[0]  # an organ some predictions miss says so after its mean
+                shown_mean, shown_std = (float(part) for part in shown.split(" ± "))
                 assert shown_mean == pytest.approx(statistics.mean(values), abs=5.1e-5), (organ, modality)
                 assert shown_std == pytest.approx(statistics.pstdev(values), abs=5.1e-5), (organ, modality)
+                empty = [
+                    row["case"]
+                    for row in rows
+                    if row["organ"] == organ and row["modality"] == modality
+                    and float(row["ref_volume_ml"]) > 0 and float(row["pred_volume_ml"]) == 0
+                ]  # fmt: skip
+                present = [
+                    row["case"]
+                    for row in rows
+                    if row["organ"] == organ
+                    and row["modality"] == modality
+                    and float(row["ref_volume_ml"]) > 0
+                ]
+                if empty:
+                    assert cell.endswith(f"(empty in {len(empty)}/{len(present)})"), (organ, cell)
+                else:
+                    assert "empty" not in cell
 
 
 def test_best_and_worst_cases_are_named(report, study):
@@ -249,12 +271,23 @@ def test_best_and_worst_cases_are_named(report, study):
     worst, best = ranked[0], ranked[-1]
     assert best != worst
     ranking = report.sections["cases"]["table_ids"]["cases-ranking"]
-    assert ranking[1][:2] == ["best", best]
-    assert ranking[2][:2] == ["worst", worst]
+    # Every case, best first, so the margin between neighbours shows.
+    assert [row[1] for row in ranking[1:]] == ranked[::-1]
+    assert [row[0] for row in ranking[1:]] == [str(rank) for rank in range(1, len(ranked) + 1)]
     assert float(ranking[1][3]) == pytest.approx(statistics.mean(means[best]), abs=5.1e-5)
     text = section_text(report, "cases")
     assert f"Best case: {best}" in text and f"Worst case: {worst}" in text
-    assert len(report.sections["cases"]["images"]) == 4, "prediction and reference for each case"
+    # One figure for the best and the worst case, and one through each organ for that organ's worst case.
+    worst_rows = report.sections["cases"]["table_ids"]["cases-worst-per-organ"][1:]
+    assert len(report.sections["cases"]["images"]) == 2 + len(worst_rows)
+    for organ_title, case, dsc, _ in worst_rows:
+        organ = next(entry for entry in ORGAN_BY_NAME.values() if entry.title == organ_title)
+        lowest = min(
+            (float(row["dsc"]), row["case"])
+            for row in per_case_rows(study)
+            if row["organ"] == organ.name and row["dsc"]
+        )
+        assert case == lowest[1] and (dsc == "empty" or float(dsc) == pytest.approx(lowest[0], abs=5.1e-5))
 
 
 def test_steps_table(report, study):
@@ -325,3 +358,110 @@ def test_html_pieces_escape_their_text():
     assert "<h3>Title</h3>" in converted and "<strong>bold</strong>" in converted
     assert '<td class="number">1</td><td>&lt;x&gt;</td>' in converted
     assert "---" not in converted
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+# Measures the page once it has loaded and hands the figures to the frame around it.
+_PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = [...document.images];
+  const box = document.getElementById("summary").getBoundingClientRect();
+  window.parent.postMessage(JSON.stringify({
+    width: window.innerWidth,
+    height: window.innerHeight,
+    scroll_width: document.documentElement.scrollWidth,
+    images: images.length,
+    decoded: images.filter((image) => image.complete && image.naturalWidth > 0).length,
+    summary_top: box.top,
+    requests: performance.getEntriesByType("resource").map((entry) => entry.name),
+  }), "*");
+});
+</script>"""
+
+# Headless Chromium's window is never narrower than 500 px: a phone's width is given to a frame.
+_FRAME = """<!DOCTYPE html><html><body style="margin: 0">
+<iframe src="{page}" width="{width}" height="{height}" style="border: 0"></iframe><pre id="probe"></pre>
+<script>window.addEventListener("message", (event) => {{
+  document.getElementById("probe").textContent = event.data; }});</script>
+</body></html>"""
+
+
+def _in_browser(page: Path, width: int, height: int, tmp_path: Path) -> dict:
+    """Load ``page`` in headless Chromium in a frame of ``width`` x ``height`` px; what it measured."""
+    probed = tmp_path / f"probed_{width}.html"
+    probed.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"), encoding="utf-8"
+    )
+    frame = tmp_path / f"frame_{width}.html"
+    frame.write_text(_FRAME.format(page=probed.name, width=width, height=height), encoding="utf-8")
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / f'profile_{width}'}",
+        f"--window-size={width + 100},{height + 100}", "--virtual-time-budget=10000", "--dump-dom",
+        frame.as_uri(),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    found = re.search(r'<pre id="probe">(.+?)</pre>', result.stdout, re.S)
+    assert found, result.stderr[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium package is not installed (.ci/run installs it)"
+)
+@pytest.mark.parametrize(("width", "height"), [(1400, 900), (420, 860)])
+def test_the_report_in_a_real_browser(report, study, tmp_path, width, height):
+    measured = _in_browser(study / "report.html", width, height, tmp_path)
+    assert measured["width"] == width
+    assert measured["images"] == len(report.images) and measured["decoded"] == measured["images"]
+    # Nothing runs off the side: wide tables scroll inside their own box.
+    assert measured["scroll_width"] <= width, measured
+    # The result comes first: the summary box starts on the first screen.
+    assert 0 <= measured["summary_top"] < height / 2, measured
+    assert measured["requests"] == []  # self-contained: no network, no other file
+
+
+def test_the_summary_box_comes_first_with_the_result_and_what_to_read_with_care(report, study):
+    page = (study / "report.html").read_text(encoding="utf-8")
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
+    box = re.search(r'<div class="summary" id="summary">(.*?)</div>', page, re.S)
+    assert box and box.start() < page.index("<nav>") < page.index('<section id="evaluation">')
+    text = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(box.group(1))).split())
+    summary = json.loads((study / "evaluation" / "summary.json").read_text())
+    for group in ("CT", "MR"):
+        figures = summary["groups"][group]
+        assert (
+            f"{group}: mean DSC {figures['mDSC']:.3f}, NSD {figures['mNSD']:.3f} over {figures['cases']}"
+            in text
+        )
+    # amos_0004's prediction dropped the gallbladder: one of the three CT cases holding it.
+    assert "CT, not found in some test cases: Gallbladder (1/3)" in text
+    assert "no voxel went to an organ the references do not annotate" in text
+    assert "The data are synthetic phantoms" in text
+    assert "NSD tolerance 1 mm is below the voxel size" in text
+    assert "time budget" not in text  # the fold ran its 3 planned epochs
+
+
+def test_every_case_and_organ_is_a_shaded_cell_linking_to_its_files(report, study):
+    page = (study / "report.html").read_text(encoding="utf-8")
+    table = report.sections["evaluation"]["table_ids"]["evaluation-cases"]
+    rows = {row[0]: row for row in table[1:]}
+    assert sorted(rows) == sorted(SPOILED)
+    gallbladder = table[0].index("Gallbladder")
+    assert rows["amos_0004"][gallbladder] == "empty"
+    by_case = {(row["case"], row["organ"]): row for row in per_case_rows(study)}
+    liver = table[0].index("Liver")
+    assert float(rows["amos_0003"][liver]) == pytest.approx(
+        float(by_case[("amos_0003", "liver")]["dsc"]), abs=5e-4
+    )
+    assert '<a href="predictions/amos_0001.nii.gz">amos_0001</a>' in page
+    assert '<a href="evaluation/per_case.csv">per_case.csv</a>' in page
+    assert re.search(r'<td class="number" style="background: hsl\(\d+, 70%, 82%\)">', page)
+
+
+def test_commands_are_code_that_copies_whole(report, study):
+    page = (study / "report.html").read_text(encoding="utf-8")
+    first = read_steps(study)[0]
+    assert f'<td class="code"><code>{html.escape(first.command)}</code></td>' in page

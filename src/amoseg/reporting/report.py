@@ -7,6 +7,7 @@ as a base64 PNG; the page needs no other file and no JavaScript. Contents: docs/
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from amoseg.reporting.sections import (
     training_section,
 )
 from amoseg.reporting.study import StudyFiles, locate
+from amoseg.reporting.summary import summary_box
 
 REPORT_FILE = "report.html"
 
-#: Section ids in page order; tests and links find the sections by them.
-SECTION_IDS = ("study", "dataset", "plan", "training", "evaluation", "cases", "steps")
+#: Section ids in page order: the result first, how it was made after, the set-up last. Tests and
+#: links find the sections by them; the summary box above them has the id "summary".
+SECTION_IDS = ("evaluation", "cases", "training", "plan", "dataset", "steps", "study")
 
 
 def build_report(files: StudyFiles, created: datetime | None = None) -> str:
@@ -34,15 +37,17 @@ def build_report(files: StudyFiles, created: datetime | None = None) -> str:
     created = created or datetime.now().astimezone()
     scores = load_scores(files)
     sections = [
-        ("study", "Study", study_section(files, created)),
-        ("dataset", "Dataset card", dataset_section(files)),
-        ("plan", "Plan", plan_section(files)),
-        ("training", "Training", training_section(files)),
         ("evaluation", "Evaluation", evaluation_section(files, scores)),
-        ("cases", "Best and worst test case", cases_section(files, scores)),
+        ("cases", "Best and worst test cases", cases_section(files, scores)),
+        ("training", "Training", training_section(files)),
+        ("plan", "Plan", plan_section(files)),
+        ("dataset", "Dataset card", dataset_section(files)),
         ("steps", "Timings and commands", steps_section(files)),
+        ("study", "Study and software", study_section(files, created)),
     ]
-    return html.page(f"amoseg report: {files.root.resolve().name}", sections)
+    return html.page(
+        f"amoseg report: {files.root.resolve().name}", sections, summary=summary_box(files, scores)
+    )
 
 
 def write_report(
@@ -58,5 +63,6 @@ def write_report(
     target = Path(output) if output is not None else files.root / REPORT_FILE
     if target.is_dir():
         raise InputError(target, "is a folder; give the report's file name, e.g. report.html")
+    files = dataclasses.replace(files, report_folder=target.resolve().parent)
     write_text(target, build_report(files))
     return target

@@ -19,7 +19,8 @@ _REQUIRED_COLUMNS = ("case", "modality", "organ", "label", "dsc", "nsd")
 
 @dataclass(frozen=True)
 class ScoreRow:
-    """One case and organ of ``per_case.csv``; ``dsc`` and ``nsd`` are NaN where the cell is empty."""
+    """One case and organ of ``per_case.csv``; ``dsc`` and ``nsd`` are NaN where the cell is empty,
+    the volumes (mL) NaN where the file has no such column."""
 
     case_id: str
     modality: str
@@ -27,6 +28,13 @@ class ScoreRow:
     label: int
     dsc: float
     nsd: float
+    ref_ml: float = math.nan
+    pred_ml: float = math.nan
+
+    @property
+    def not_predicted(self) -> bool:
+        """The reference has the organ and the prediction none of it."""
+        return self.ref_ml > 0 and self.pred_ml == 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,8 @@ def _read_rows(path: Path) -> list[ScoreRow]:
                         label=int(row["label"]),
                         dsc=_score(row["dsc"]),
                         nsd=_score(row["nsd"]),
+                        ref_ml=_score(row.get("ref_volume_ml")),
+                        pred_ml=_score(row.get("pred_volume_ml")),
                     )
                 )
             except (TypeError, ValueError) as error:
@@ -132,3 +142,27 @@ def values_by_organ(rows: Sequence[ScoreRow], metric: str) -> dict[int, dict[str
         if not math.isnan(value):
             per_modality.setdefault(row.modality, []).append(value)
     return values
+
+
+def not_predicted(rows: Sequence[ScoreRow], group: str = "all") -> dict[int, tuple[int, int]]:
+    """label -> (cases whose prediction has none of the organ, cases whose reference has it), for the
+    organs with at least one such empty prediction, in ``group`` ("CT", "MR" or "all")."""
+    counts: dict[int, tuple[int, int]] = {}
+    for row in rows:
+        if (group == "all" or row.modality == group) and row.ref_ml > 0:
+            empty, present = counts.get(row.label, (0, 0))
+            counts[row.label] = (empty + row.not_predicted, present + 1)
+    return {label: pair for label, pair in sorted(counts.items()) if pair[0]}
+
+
+def worst_per_organ(rows: Sequence[ScoreRow]) -> dict[int, list[ScoreRow]]:
+    """label -> that organ's scored rows from the lowest DSC up (ties by case id): the worst case
+    first, the next for scale."""
+    by_label: dict[int, list[ScoreRow]] = {}
+    for row in rows:
+        if not math.isnan(row.dsc):
+            by_label.setdefault(row.label, []).append(row)
+    return {
+        label: sorted(found, key=lambda row: (row.dsc, row.case_id))
+        for label, found in sorted(by_label.items())
+    }

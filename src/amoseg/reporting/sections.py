@@ -16,6 +16,7 @@ from amoseg.errors import InputError
 from amoseg.labels import ORGAN_BY_ID, ORGAN_BY_NAME
 from amoseg.reporting import html
 from amoseg.reporting.study import FOLD_PATTERNS, StudyFiles
+from amoseg.reporting.training_facts import fold_facts, json_object
 
 #: Distributions whose versions the header shows (read from their metadata: nothing heavy is imported).
 VERSIONED = ("torch", "monai", "SimpleITK", "numpy", "scipy", "matplotlib")
@@ -181,15 +182,16 @@ def _fold(root: Path, fold: Path) -> str:
     if not history:
         return "\n".join([*parts, html.missing(f"`{fold / LOG_FILE}` holds no epoch yet.")])
     last = history[-1]
-    config = _json_or_none(fold / "config.json") or {}
-    planned = config.get("epochs")
-    epochs = f"{last.get('epoch')}" + (f" of {planned}" if planned else "")
+    config = json_object(fold / "config.json") or {}
+    facts = fold_facts(fold, history)
     budget = config.get("time_budget_s")
     rows = [
-        ("Epochs", epochs),
+        ("Epochs", facts.progress_text()),
         ("Iterations", last.get("iteration", "–")),
         ("Elapsed", _duration(last.get("elapsed_seconds"))),
         ("Time budget", _duration(budget) if budget else "none"),
+        ("Seconds per step, planned", _fixed(facts.planned_step_s, 3)),
+        ("Seconds per iteration, measured (validation included)", _fixed(facts.measured_step_s, 3)),
         ("Mean pseudo-Dice (last epoch)", _fixed(last.get("mean_pseudo_dice"))),
         ("EMA pseudo-Dice (last epoch)", _fixed(last.get("ema_pseudo_dice"))),
         ("Best EMA pseudo-Dice", _fixed(_best(history, "ema_pseudo_dice"))),
@@ -198,6 +200,21 @@ def _fold(root: Path, fold: Path) -> str:
         ("Device", config.get("device", "–")),
     ]
     parts.append(html.table(("Figure", "Value"), rows, table_id=f"training-{fold.name}"))
+    if facts.validates_on_training_cases:
+        parts.append(
+            html.missing(
+                "Fold `all` trains on every case, its validation cases included: its pseudo-Dice is "
+                "measured on training cases and flatters the model; the test-case scores above do not."
+            )
+        )
+    if facts.slow:
+        parts.append(
+            html.missing(
+                f"Iterations took {facts.measured_step_s:.2f} s against the plan's {facts.planned_step_s:.2f} s: "
+                "this machine is slower than the plan assumed, so the time budget held fewer steps; "
+                "plan again on this machine (`amoseg plan ... --preset cpu`)."
+            )
+        )
     parts.append(_learned(fold))
     organs = [
         (ORGAN_BY_NAME[organ].title if organ in ORGAN_BY_NAME else organ, _fixed(value))
@@ -214,7 +231,7 @@ def _learned(fold: Path) -> str:
     """The organs the fold learned per modality: the only ones its predictions can hold."""
     from amoseg.training.learned import RULE, learned_from_record
 
-    learned = learned_from_record(_json_or_none(fold / "dataset.json") or {})
+    learned = learned_from_record(json_object(fold / "dataset.json") or {})
     if learned is None:
         return html.missing(f"`{fold / 'dataset.json'}` does not say which organs the fold learned.")
     rows = [
@@ -248,7 +265,13 @@ def steps_section(files: StudyFiles) -> str:
             f"`{files.layout.steps}` not found: `amoseg demo` writes it; a study made step by step has none."
         )
     rows = [
-        (step.name, step.command, f"{step.seconds:.2f}", ", ".join(step.outputs), step.started)
+        (
+            step.name,
+            html.code_cell(step.command),
+            f"{step.seconds:.2f}",
+            ", ".join(step.outputs),
+            step.started,
+        )
         for step in steps
     ]
     rows.append(("total", "", f"{sum(step.seconds for step in steps):.2f}", "", ""))
@@ -264,14 +287,6 @@ def _embedded(path: Path, alt: str, writer: str = "`amoseg stats`") -> str:
         return html.missing(f"`{path}`: {error}.")
 
 
-def _json_or_none(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _best(history: list[dict], key: str) -> float | None:
     values = [record[key] for record in history if record.get(key) is not None]
     return max(values) if values else None
@@ -281,8 +296,8 @@ def _vector(values, template: str = "{}") -> str:
     return " x ".join(template.format(value) for value in values)
 
 
-def _fixed(value) -> str:
-    return "–" if value is None else f"{value:.4f}"
+def _fixed(value, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def _duration(seconds) -> str:

@@ -6,6 +6,7 @@ was not found.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,12 +71,18 @@ class StudyFiles:
         dataset: the dataset folder (``--dataset``, else ``root/phantoms``), or None when neither exists.
         plan: ``root/plans.json``, else the first fold's plans.json, else None.
         folds: fold folders holding a log.jsonl, sorted by path.
+        report_folder: where the report is written, for relative links (default: ``root``).
     """
 
     root: Path
     dataset: Path | None
     plan: Path | None
     folds: tuple[Path, ...]
+    report_folder: Path | None = None
+
+    def relative(self, path: Path) -> str:
+        """``path`` as a link from the report's folder (default: the study folder), with slashes."""
+        return Path(os.path.relpath(path, self.report_folder or self.root)).as_posix()
 
     @property
     def layout(self) -> StudyPaths:

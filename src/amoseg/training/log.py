@@ -70,43 +70,133 @@ def read_log(folder: Path) -> list[dict]:
 
 
 def plot_curves(folder: Path, history: Sequence[dict], title: str = "") -> None:
-    """``curves.png``: training and validation loss (left); mean pseudo-Dice, its EMA and each organ's
-    (right), against the epoch."""
-    from amoseg.reporting.figures import organ_colour, pyplot, save_png
+    """Write ``curves.png`` (see ``curves_figure``); nothing when no record has an epoch."""
+    from amoseg.reporting.figures import save_png
 
-    epochs = [record["epoch"] for record in history if record.get("epoch") is not None]
-    if not epochs:
-        return
-    plt = pyplot()
-    figure, (loss_axes, dice_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    figure = curves_figure(history, title)
+    if figure is not None:
+        save_png(figure, folder / CURVES_FILE)
+
+
+def curves_figure(history: Sequence[dict], title: str = ""):
+    """nnU-Net's progress plot: three panels over the epoch, as a matplotlib figure (None if no epoch).
+
+    (a) training and validation loss (left axis), the mean pseudo-Dice, its EMA and, thin, each organ's
+    pseudo-Dice (right axis, 0-1); (b) the learning rate; (c) the epoch's wall time in seconds (left;
+    validation included) and that time over the epoch's training steps (right). Epoch ticks are
+    integers. A missing value (null in the log) leaves a gap.
+    """
+    from amoseg.reporting.figures import pyplot, styled
+
+    records = [record for record in history if record.get("epoch") is not None]
+    if not records:
+        return None
+    return styled(_curves_figure)(pyplot(), records, title)
+
+
+def _curves_figure(plt, records: list[dict], title: str):
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    from amoseg.reporting.figures import organ_colour
+
+    epochs = [record["epoch"] for record in records]
+    # Few epochs: mark each one, or a single epoch would draw nothing.
+    style = {"marker": "o", "markersize": 3} if len(epochs) <= 30 else {}
+    figure, (loss_axes, lr_axes, time_axes) = plt.subplots(
+        3, 1, figsize=(10, 9), sharex=True, height_ratios=(2.2, 1, 1), layout="constrained"
+    )
 
     def series(key: str) -> list[float]:
-        return [math.nan if record.get(key) is None else record[key] for record in history]
+        return [_value(record.get(key)) for record in records]
 
-    loss_axes.plot(epochs, series("train_loss"), label="training loss", color="tab:blue")
-    loss_axes.plot(epochs, series("val_loss"), label="validation loss", color="tab:red")
-    loss_axes.set_xlabel("epoch")
-    loss_axes.set_ylabel("Dice + cross-entropy")
-    loss_axes.legend(loc="upper right")
+    loss_axes.plot(epochs, series("train_loss"), label="training loss", color="tab:blue", **style)
+    loss_axes.plot(epochs, series("val_loss"), label="validation loss", color="tab:red", **style)
+    loss_axes.set_ylabel("loss (soft Dice + cross-entropy)")
     loss_axes.grid(alpha=0.3)
+    dice_axes = loss_axes.twinx()
     names = {organ.name: organ for organ in ORGAN_BY_ID.values()}
-    for name in history[-1].get("pseudo_dice", {}):
-        values = [
-            math.nan if record["pseudo_dice"].get(name) is None else record["pseudo_dice"][name]
-            for record in history
-        ]
+    for name in records[-1].get("pseudo_dice") or {}:
+        values = [_value((record.get("pseudo_dice") or {}).get(name)) for record in records]
         colour = organ_colour(names[name].id) if name in names else "grey"
         dice_axes.plot(epochs, values, color=colour, alpha=0.35, linewidth=0.8)
-    dice_axes.plot(epochs, series("mean_pseudo_dice"), label="mean pseudo-Dice", color="black")
-    dice_axes.plot(epochs, series("ema_pseudo_dice"), label="EMA", color="tab:green", linestyle="--")
+    dice_axes.plot(epochs, series("mean_pseudo_dice"), label="mean pseudo-Dice", color="black", **style)
+    dice_axes.plot(
+        epochs, series("ema_pseudo_dice"), label="its EMA", color="tab:green", linestyle="--", **style
+    )
     dice_axes.set_ylim(0, 1)
-    dice_axes.set_xlabel("epoch")
-    dice_axes.set_ylabel("pseudo-Dice (validation patches; thin: organs)")
-    dice_axes.legend(loc="lower right")
-    dice_axes.grid(alpha=0.3)
+    dice_axes.set_ylabel("pseudo-Dice (validation patches)")
+    handles = [*loss_axes.get_lines(), *dice_axes.get_lines()[-2:]]
+    if records[-1].get("pseudo_dice"):
+        handles.append(Line2D([], [], color="grey", alpha=0.5, linewidth=0.8, label="pseudo-Dice per organ"))
+    loss_axes.legend(
+        handles=handles,
+        loc="lower left",
+        bbox_to_anchor=(0, 1.01),
+        ncol=len(handles),
+        frameon=False,
+        borderaxespad=0,
+    )
+
+    lr_axes.plot(epochs, series("lr"), color="tab:purple", **style)
+    lr_axes.set_ylabel("learning rate")
+    lr_axes.set_ylim(bottom=0)
+    lr_axes.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+    lr_axes.grid(alpha=0.3)
+
+    time_axes.set_xlabel(_time_panel(time_axes, records, style))
+    # Shared by all three panels; no fractional epochs.
+    time_axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if len(set(epochs)) == 1:
+        time_axes.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
     if title:
         figure.suptitle(title)
-    save_png(figure, folder / CURVES_FILE)
+    return figure
+
+
+def _time_panel(axes, records: list[dict], style: dict) -> str:
+    """Epoch wall time (left) and that time per training step (right); returns the epoch axis label."""
+    epochs = [record["epoch"] for record in records]
+    seconds = [_value(record.get("epoch_seconds")) for record in records]
+    axes.plot(epochs, seconds, color="tab:brown", **style)
+    axes.set_ylabel("epoch time (s)")
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    steps = _steps_per_epoch(records)
+    known = {count for count in steps if count is not None}
+    if len(known) == 1:
+        # Every epoch ran the same steps: a second scale on the same line reads the time per step.
+        (per_epoch,) = known
+        step_axes = axes.secondary_yaxis(
+            "right", functions=(lambda total: total / per_epoch, lambda per_step: per_step * per_epoch)
+        )
+        step_axes.set_ylabel("s per step")
+        return f"epoch ({per_epoch} training steps each)"
+    if known:
+        per_step = [
+            math.nan if count is None else total / count for total, count in zip(seconds, steps, strict=True)
+        ]
+        step_axes = axes.twinx()
+        step_axes.plot(epochs, per_step, color="tab:gray", linestyle=":", **style)
+        step_axes.set_ylabel("s per step (dotted)", color="tab:gray")
+        step_axes.set_ylim(bottom=0)
+    return "epoch"
+
+
+def _value(value) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _steps_per_epoch(records: Sequence[dict]) -> list[int | None]:
+    """Training steps of each epoch: the growth of ``iteration`` since the record before (since 0 for
+    the first); None where that is unknown or not positive."""
+    result, previous = [], 0
+    for record in records:
+        iteration = record.get("iteration")
+        steps = None if iteration is None or previous is None else iteration - previous
+        result.append(steps if steps is not None and steps > 0 else None)
+        previous = iteration
+    return result
 
 
 @contextlib.contextmanager

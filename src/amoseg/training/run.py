@@ -7,7 +7,7 @@ Run folder::
                   plans.json        the plan (the predictor preprocesses with it)
                   dataset.json      label map: names and ids, annotated organs, modalities
                   log.jsonl         one line per epoch
-                  curves.png        loss and pseudo-Dice
+                  curves.png        losses and pseudo-Dice, learning rate, epoch time
                   checkpoint_{latest,best,final}.pt
                   validation.json   whole-case Dice of the final network (training.final_validation)
                   postprocessing.json  organs whose largest component alone is kept when predicting
