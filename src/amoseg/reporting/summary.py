@@ -36,8 +36,10 @@ def summary_box(files: StudyFiles, scores: Scores) -> str:
 
 def _headline(summary: dict) -> list[str]:
     groups = summary.get("groups") or {}
+    by_modality = [name for name in GROUP_ORDER[:-1] if (groups.get(name) or {}).get("cases")]
     lines = []
-    for name in GROUP_ORDER[:-1]:
+    # Cases of no declared modality count in "all" only: then "all" is the headline.
+    for name in by_modality or ["all"]:
         group = groups.get(name) or {}
         if group.get("cases"):
             lines.append(
