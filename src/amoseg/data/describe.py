@@ -54,11 +54,7 @@ def describe_dataset(
     require_outside(root, output, "the statistics folder")
     dataset = discover(root)
     # Cases discovery refused or found missing are reported like unreadable ones, never dropped silently.
-    skipped = [
-        Skipped(problem.case or "dataset", problem.line())
-        for problem in dataset.problems
-        if problem.severity == "error"
-    ]
+    skipped = [Skipped(problem.case or "dataset", problem.line()) for problem in dataset.errors]
     if strict and skipped:
         raise AmosegError(skipped[0].reason)
     for item in skipped:

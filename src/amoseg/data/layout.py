@@ -106,11 +106,15 @@ class Dataset:
     def labelled_cases(self) -> tuple[Case, ...]:
         return tuple(case for case in self.cases if case.label is not None)
 
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems that make a case (or the dataset) unusable; each stage reports them."""
+        return tuple(problem for problem in self.problems if problem.severity == "error")
+
     def require_clean(self) -> None:
         """Raise the first error found during discovery, for stages that cannot work around it."""
-        for problem in self.problems:
-            if problem.severity == "error":
-                raise AmosegError(problem.line())
+        if self.errors:
+            raise AmosegError(self.errors[0].line())
 
 
 def discover(root: str | Path, modality: Modality | None = None) -> Dataset:

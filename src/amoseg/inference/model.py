@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amoseg.errors import AmosegError, InputError
+from amoseg.inference.organs import output_organs
 from amoseg.planning.plan import Plan
 
 
@@ -37,12 +38,8 @@ class Model:
     learned: dict[str, tuple[int, ...]] | None = None
 
     def learned_anywhere(self) -> tuple[int, ...]:
-        """Organ ids learned from at least one modality."""
-        if self.learned is None:
-            return tuple(sorted(self.labels))
-        return tuple(
-            sorted({label for organs in self.learned.values() for label in organs} & set(self.labels))
-        )
+        """Organ ids learned from at least one modality (what any input may hold)."""
+        return output_organs(self.labels, self.learned, modality="", cross_modality=True)
 
     def describe(self) -> list[str]:
         """Lines for people: folds, plan, and the organs learned per modality (and the rule)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,13 +76,14 @@ def plan_jobs(source: Path, target: Path, modality: str | None = None) -> list[J
     if source.is_file():
         case_id = _without_channel(strip_image_suffix(source.name))
         output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
-        jobs = [Job(case_id, source, output, forced or _declared(case_id, source.parent))]
+        jobs = [Job(case_id, source, output, forced or _declarations(source.parent)(case_id))]
     elif cases := case_ids_in_folder(source):
         if has_image_suffix(target):
             raise InputError(target, "a folder of inputs needs an output folder, not a file name")
         _refuse_duplicate_cases(source, cases)
+        declared = (lambda _: forced) if forced else _declarations(source)
         jobs = [
-            Job(case_id, files[0], target / f"{case_id}.nii.gz", forced or _declared(case_id, source))
+            Job(case_id, files[0], target / f"{case_id}.nii.gz", declared(case_id))
             for case_id, files in cases.items()
         ]
     else:  # a DICOM series folder
@@ -142,8 +144,9 @@ def _modality(modality: str | None) -> Modality | None:
         raise AmosegError(f"--modality: {error}") from None
 
 
-def _declared(case_id: str, folder: Path) -> Modality | None:
-    """Modality from a dataset.json beside or above the inputs, else AMOS's id rule; None if neither."""
+def _declarations(folder: Path) -> Callable[[str], Modality | None]:
+    """Case id -> the modality a dataset.json beside or above the inputs declares for it, else AMOS's
+    id rule, else None. The dataset.json is read once for all the cases of a run."""
     from amoseg.data.layout import discover, resolve_modality
 
     for root in (folder, folder.parent):
@@ -152,11 +155,9 @@ def _declared(case_id: str, folder: Path) -> Modality | None:
                 dataset = discover(root)
             except InputError:
                 break
-            for case in dataset.cases:
-                if case.case_id == case_id:
-                    return case.modality
-            return resolve_modality(case_id, dataset.modality)
-    return resolve_modality(case_id, None)
+            listed = {case.case_id: case.modality for case in dataset.cases}
+            return lambda case_id: listed.get(case_id) or resolve_modality(case_id, dataset.modality)
+    return lambda case_id: resolve_modality(case_id, None)
 
 
 def decide_modality(job: Job, image: Image) -> tuple[Modality, str]:

@@ -83,8 +83,8 @@ def preprocess_dataset(
     test_cases = {case.case_id for case in found.split("test")}  # never preprocessed: not our concern
     refused = [
         CaseOutcome(problem.case or "dataset.json", "failed", message=problem.line())
-        for problem in found.problems
-        if problem.severity == "error" and problem.case not in test_cases
+        for problem in found.errors
+        if problem.case not in test_cases
     ]
     refused_ids = {outcome.case_id for outcome in refused}
     cases = [

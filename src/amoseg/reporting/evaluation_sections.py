@@ -13,6 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from amoseg.errors import AmosegError
 from amoseg.labels import ORGAN_BY_ID, ORGAN_BY_NAME
@@ -26,6 +27,9 @@ from amoseg.reporting.scores import (
     worst_per_organ,
 )
 from amoseg.reporting.study import StudyFiles
+
+if TYPE_CHECKING:  # discovery reads images: imported where a case is drawn
+    from amoseg.data.layout import Case
 
 GROUP_ORDER = ("CT", "MR", "all")
 _EVALUATE = "`amoseg evaluate`"
@@ -74,12 +78,12 @@ def _case_organ_table(files: StudyFiles, scores: Scores) -> str:
     for row in scores.rows:
         by_case.setdefault(row.case_id, {})[row.label] = row
     header = ["Case", "Modality", *(ORGAN_BY_ID[label].title for label in labels)]
+    predictions = _predictions(files, list(by_case))
     rows = []
     for case_id, organs in sorted(by_case.items()):
         first = next(iter(organs.values()))
-        rows.append(
-            [_case_link(files, case_id), first.modality, *(_dsc_cell(organs.get(label)) for label in labels)]
-        )
+        link = _case_link(files, case_id, predictions.get(case_id))
+        rows.append([link, first.modality, *(_dsc_cell(organs.get(label)) for label in labels)])
     evaluation = files.layout.evaluation
     links = ", ".join(
         html.link(files.relative(path), path.name)
@@ -96,13 +100,17 @@ def _case_organ_table(files: StudyFiles, scores: Scores) -> str:
     )
 
 
-def _case_link(files: StudyFiles, case_id: str) -> html.Cell:
+def _predictions(files: StudyFiles, case_ids: list[str]) -> dict[str, list[Path]]:
+    """Case id -> its prediction files, from one listing of ``predictions/``."""
     from amoseg.data.naming import case_ids_in_folder
 
-    found = case_ids_in_folder(files.layout.predictions, known_case_ids=[case_id]).get(case_id)
-    if not found:
+    return case_ids_in_folder(files.layout.predictions, known_case_ids=case_ids)
+
+
+def _case_link(files: StudyFiles, case_id: str, predictions: list[Path] | None) -> html.Cell:
+    if not predictions:
         return html.Cell(html.text(case_id))
-    return html.Cell(html.link(files.relative(found[0]), case_id))
+    return html.Cell(html.link(files.relative(predictions[0]), case_id))
 
 
 def _dsc_cell(row: ScoreRow | None) -> object:
@@ -225,18 +233,19 @@ def cases_section(files: StudyFiles, scores: Scores) -> str:
             table_id="cases-ranking",
         ),
     ]
+    found = _case_files(files, [mean.case_id for mean in means])
     shown = [("Best", best)] if best.case_id == worst.case_id else [("Best", best), ("Worst", worst)]
     for rank, mean in shown:
         parts.append(
             html.heading(3, f"{rank} case: {mean.case_id} ({mean.modality}), mean DSC {mean.mean_dsc:.4f}")
         )
-        parts.append(_case_views(files, mean.case_id, mean.modality))
-    parts.append(_worst_per_organ(files, scores))
+        parts.append(_case_views(found, mean.case_id, mean.modality))
+    parts.append(_worst_per_organ(found, scores))
     _read_case.cache_clear()  # the volumes are not needed past this section
     return "\n".join(parts)
 
 
-def _worst_per_organ(files: StudyFiles, scores: Scores) -> str:
+def _worst_per_organ(found: _CaseFiles, scores: Scores) -> str:
     """Each organ's lowest-DSC case, the next one for scale, and the worst case drawn through that organ."""
     worst = worst_per_organ(scores.rows)
     rows = []
@@ -261,7 +270,7 @@ def _worst_per_organ(files: StudyFiles, scores: Scores) -> str:
         parts.append(
             html.heading(4, f"{ORGAN_BY_ID[label].title}: {first.case_id} ({first.modality}), {score}")
         )
-        parts.append(_case_views(files, first.case_id, first.modality, organ=label))
+        parts.append(_case_views(found, first.case_id, first.modality, organ=label))
     return "\n".join(parts)
 
 
@@ -271,26 +280,48 @@ def _next_lowest(row: ScoreRow | None) -> str:
     return f"{row.case_id}: {'empty' if row.not_predicted else f'{row.dsc:.4f}'}"
 
 
-def _case_views(files: StudyFiles, case_id: str, modality: str, organ: int | None = None) -> str:
-    """The case's image, reference, prediction and their differences, through ``organ`` if given."""
-    from amoseg.data.layout import discover
-    from amoseg.data.naming import case_ids_in_folder
+@dataclass(frozen=True)
+class _CaseFiles:
+    """The dataset's cases and the predictions by case id, looked up once for every figure drawn;
+    ``problem`` says why no case can be drawn (no dataset, an unreadable dataset.json)."""
 
+    dataset: Path | None
+    cases: dict[str, Case]
+    predictions: dict[str, list[Path]]
+    predictions_folder: Path
+    problem: str = ""
+
+
+def _case_files(files: StudyFiles, case_ids: list[str]) -> _CaseFiles:
+    from amoseg.data.layout import discover
+
+    predictions = _predictions(files, case_ids)
+    cases: dict[str, Case] = {}
+    problem = ""
     if files.dataset is None:
-        return html.missing(
+        problem = (
             f"No dataset to draw the case from: `{files.root / 'phantoms' / 'dataset.json'}` not found; "
             "give the dataset folder with `--dataset DATASET_DIR`."
         )
-    try:
-        case = next((item for item in discover(files.dataset).cases if item.case_id == case_id), None)
-    except AmosegError as error:
-        return html.missing(str(error))
+    else:
+        try:
+            cases = {case.case_id: case for case in discover(files.dataset).cases}
+        except AmosegError as error:
+            problem = str(error)
+    return _CaseFiles(files.dataset, cases, predictions, files.layout.predictions, problem)
+
+
+def _case_views(found: _CaseFiles, case_id: str, modality: str, organ: int | None = None) -> str:
+    """The case's image, reference, prediction and their differences, through ``organ`` if given."""
+    if found.problem:
+        return html.missing(found.problem)
+    case = found.cases.get(case_id)
     if case is None or not case.image.exists():
-        return html.missing(f"No image of {case_id} found in the dataset `{files.dataset}`.")
-    predictions = case_ids_in_folder(files.layout.predictions, known_case_ids=[case_id]).get(case_id)
+        return html.missing(f"No image of {case_id} found in the dataset `{found.dataset}`.")
+    predictions = found.predictions.get(case_id)
     if not predictions:
         return html.missing(
-            f"No prediction of {case_id} found in `{files.layout.predictions}` (written by `amoseg predict`)."
+            f"No prediction of {case_id} found in `{found.predictions_folder}` (written by `amoseg predict`)."
         )
     reference = case.label if case.label is not None and case.label.exists() else None
     try:
