@@ -33,12 +33,13 @@ def main() -> None:
 
     import torch
 
+    from amoseg.model.network import build_training_network
     from amoseg.planning import Plan
     from amoseg.planning import topology as model
+    from amoseg.preprocessing.cache import PlanCache
     from amoseg.training.config import TrainConfig
-    from amoseg.training.dataset import find_cache, index_cases
+    from amoseg.training.dataset import index_cases
     from amoseg.training.loader import PatchSource
-    from amoseg.training.network import build_training_network
     from amoseg.training.optim import autocast_dtype, make_optimizer, make_scaler
     from amoseg.training.trainer import train_step
 
@@ -46,7 +47,7 @@ def main() -> None:
     plan = Plan.load(plans)
     config = TrainConfig.for_plan(plan)
     source = PatchSource(
-        cases=index_cases(find_cache(cache, plan), plan),
+        cases=index_cases(PlanCache.open(cache, plan), plan),
         patch_size=plan.patch_size,
         batch_size=plan.batch_size,
         num_classes=plan.num_classes,

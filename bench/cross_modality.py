@@ -101,7 +101,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
 
     from amoseg import api
-    from amoseg.inference.model import load_model
+    from amoseg.model.loading import load_model
 
     sets = make_sets(args.work, args.ct, args.mr, args.seed)
     plan = plan_and_preprocess(sets, args.work)

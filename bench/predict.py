@@ -32,7 +32,9 @@ CASES = {
 }
 
 
-def _fingerprint(shape, spacing) -> dict:
+def _fingerprint(shape, spacing):
+    from amoseg.data.fingerprint import FINGERPRINT_VERSION, Fingerprint
+
     cases = [
         {
             "case_id": f"amos_{number:04d}",
@@ -42,11 +44,19 @@ def _fingerprint(shape, spacing) -> dict:
             "shape": list(shape),
             "shape_after_crop": [int(size * 0.8) for size in shape],
             "labelled": True,
+            "axis_permutation": [0, 1, 2],
         }
         for number in range(1, 5)
     ]
     intensity = {"min": -200.0, "p0.5": -100.0, "median": 60.0, "mean": 55.0, "std": 40.0, "p99.5": 250.0}
-    return {"dataset": "bench", "cases": cases, "foreground_intensity": {"CT": {**intensity, "max": 400.0}}}
+    return Fingerprint.from_dict(
+        {
+            "fingerprint_version": FINGERPRINT_VERSION,
+            "dataset": "bench",
+            "cases": cases,
+            "foreground_intensity": {"CT": {**intensity, "max": 400.0, "voxels": 10**6}},
+        }
+    )
 
 
 def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str | None = None) -> dict:
@@ -54,19 +64,19 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
     import torch
 
     from amoseg.data.phantom import generate_case
-    from amoseg.inference.case import PredictOptions, predict_image
-    from amoseg.inference.model import Model
-    from amoseg.inference.predictor import mirror_combinations
+    from amoseg.inference.predictor import PredictOptions, predict_image
     from amoseg.inference.sliding_window import padding, window_starts
+    from amoseg.inference.windows import WindowSettings, mirror_combinations
     from amoseg.io import read_image, write_image
     from amoseg.labels import ORGAN_BY_ID
+    from amoseg.model.loading import Model
+    from amoseg.model.network import build_network
     from amoseg.planning import make_plan
-    from amoseg.planning.network import build_network
 
     torch.set_num_threads(threads)
     shape, spacing = CASES[case]
     if model_dir:
-        from amoseg.inference.model import load_model
+        from amoseg.model.loading import load_model
 
         model = load_model(model_dir)
         plan, network = model.plan, model.networks[0]
@@ -85,7 +95,7 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
         start = time.perf_counter()
         image = read_image(source)
         read_s = time.perf_counter() - start
-        options = PredictOptions(mirror=mirror)
+        options = PredictOptions(windows=WindowSettings(mirror=mirror))
         start = time.perf_counter()
         prediction = predict_image(image, model, "CT", options)
         predict_s = time.perf_counter() - start
@@ -103,17 +113,17 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
         size + a + b
         for size, (a, b) in zip(plan_space.shape, padding(plan_space.shape, plan.patch_size), strict=True)
     )
-    windows = len(window_starts(padded, tuple(plan.patch_size), options.step))
+    windows = len(window_starts(padded, tuple(plan.patch_size), options.windows.step))
     flips = mirror_combinations(model.mirror_axes if mirror else ())
     batch = torch.from_numpy(
         np.random.default_rng(0)
-        .normal(size=(options.windows_per_batch, 1, *plan.patch_size))
+        .normal(size=(options.windows.windows_per_batch, 1, *plan.patch_size))
         .astype(np.float32)
     )
     start = time.perf_counter()
     with torch.inference_mode():
         for fold_network in model.networks:  # every fold, as the prediction runs them all
-            for _ in range(0, windows, options.windows_per_batch):
+            for _ in range(0, windows, options.windows.windows_per_batch):
                 for axes in flips:
                     flipped = torch.flip(batch, [a + 2 for a in axes]) if axes else batch
                     torch.softmax(fold_network(flipped), dim=1)

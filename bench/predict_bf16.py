@@ -33,11 +33,12 @@ def main() -> int:
     import torch
 
     from amoseg.data.naming import case_number, image_files
-    from amoseg.inference.case import PredictOptions, predict_image
-    from amoseg.inference.model import load_model
+    from amoseg.inference.predictor import PredictOptions, predict_image
+    from amoseg.inference.windows import WindowSettings
     from amoseg.io import read_image
     from amoseg.io.sitk_io import strip_image_suffix
     from amoseg.labels import ORGAN_BY_ID, modality_from_case_id
+    from amoseg.model.loading import load_model
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model, device=args.device)
@@ -45,7 +46,11 @@ def main() -> int:
     if not images:
         parser.error(f"{args.images}: no images")
     options = {
-        name: PredictOptions(mirror=args.tta, device=args.device, autocast_dtype=dtype, postprocess=False)
+        name: PredictOptions(
+            windows=WindowSettings(mirror=args.tta, autocast_dtype=dtype),
+            device=args.device,
+            postprocess=False,
+        )
         for name, dtype in (("fp32", None), ("bf16", "bfloat16"))
     }
     seconds = {"fp32": 0.0, "bf16": 0.0}

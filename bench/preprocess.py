@@ -136,9 +136,9 @@ def _scipy_preprocess(image, label, plan) -> tuple[np.ndarray, np.ndarray]:
     """The same pipeline as ``preprocess_case`` with scipy.ndimage.zoom as the resampler."""
     from scipy import ndimage
 
+    from amoseg.io.orientation import canonical_reorientation, reorient_array
     from amoseg.preprocessing.crop import body_crop, cropped_geometry
     from amoseg.preprocessing.normalize import apply_intensity_transform, normalization_parameters
-    from amoseg.preprocessing.orientation import canonical_reorientation, reorient_array
     from amoseg.preprocessing.resample import resampled_shape
 
     reorientation = canonical_reorientation(image.geometry.direction)
@@ -200,13 +200,14 @@ def _plan(target: tuple):
     """A fullres-family plan whose target spacing is ``target`` (the network is irrelevant here)."""
     import dataclasses
 
+    from amoseg.data.fingerprint import Fingerprint, FingerprintCase, IntensityStatistics
     from amoseg.planning import make_plan
 
-    fingerprint = {
-        "dataset": "bench",
-        "cases": [{"case_id": "a", "spacing_mm": list(target), "shape": [128, 128, 128], "labelled": True}],
-        "foreground_intensity": {"CT": {"p0.5": -160.0, "p99.5": 240.0, "mean": 80.0, "std": 60.0}},
-    }
+    case = FingerprintCase("a", "CT", "train", tuple(target), (128, 128, 128), (128, 128, 128), True)
+    intensity = IntensityStatistics(
+        min=-1000.0, p0_5=-160.0, median=80.0, mean=80.0, std=60.0, p99_5=240.0, max=1000.0, voxels=1
+    )
+    fingerprint = Fingerprint(dataset="bench", cases=(case,), foreground_intensity={"CT": intensity})
     return dataclasses.replace(make_plan(fingerprint, "fullres"), target_spacing_mm=tuple(target))
 
 

@@ -68,25 +68,25 @@ def link_dataset(source: Path, target: Path, case_ids: list[str]) -> Path:
 def joint_plan(roots: dict[str, Path], preset: str, stats: Path, cpu_step_seconds: float | None = None):
     """Plan the sets together: each set's fingerprint (``amoseg stats``), merged, then ``make_plan``."""
     from amoseg.data.describe import describe_dataset
-    from amoseg.data.fingerprint import merge_fingerprints
+    from amoseg.data.fingerprint import Fingerprint, fingerprint_path, merge_fingerprints
     from amoseg.planning import make_plan
-    from amoseg.planning.dataset import FINGERPRINT_FILE, read_fingerprint, with_canonical_axes
 
     fingerprints = []
     for name, root in roots.items():
-        if not (stats / name / FINGERPRINT_FILE).is_file():
+        if not fingerprint_path(stats / name).is_file():
             describe_dataset(root, stats / name, plots=False)
-        fingerprints.append(with_canonical_axes(read_fingerprint(stats / name / FINGERPRINT_FILE), root))
+        fingerprints.append(Fingerprint.load(stats / name))
     step = cpu_step_seconds if preset == "cpu" else None
     return make_plan(merge_fingerprints(fingerprints), preset, cpu_step_seconds=step)
 
 
 def held_out_cases(cache_root: Path, plan, runs: Path, seed: int) -> list[str]:
     """Fold 0's validation cases, from ``runs/splits.json`` (made here as the trainer makes it)."""
-    from amoseg.training.dataset import find_cache, index_cases
+    from amoseg.preprocessing.cache import PlanCache
+    from amoseg.training.dataset import index_cases
     from amoseg.training.splits import fold_cases, load_or_make_splits
 
-    cases = index_cases(find_cache(cache_root, plan), plan)
+    cases = index_cases(PlanCache.open(cache_root, plan), plan)
     splits = load_or_make_splits(runs, {case.case_id: case.modality for case in cases}, seed)
     return fold_cases(splits, "0")[1]
 
@@ -143,7 +143,7 @@ def score(model_dir: Path, held_out: Path, modality: str, labels: list[int], out
     """
     import dataclasses
 
-    from amoseg.inference.model import load_model
+    from amoseg.model.loading import load_model
 
     model = load_model(model_dir, device=args.device)
     variants = {

@@ -161,7 +161,7 @@ def markdown(results: dict) -> str:
 
 
 def plot_curves(results: dict, path: Path) -> None:
-    from amoseg.reporting.figures import pyplot, save_png
+    from amoseg.plotting.figures import pyplot, save_png
 
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 
 def amos_like_plan(memory_gb: float):
+    from amoseg.data.fingerprint import FINGERPRINT_VERSION, Fingerprint
     from amoseg.planning import make_plan
 
     cases = [
@@ -33,11 +34,19 @@ def amos_like_plan(memory_gb: float):
             "shape": [512, 512, 100],
             "shape_after_crop": [420, 330, 100],
             "labelled": True,
+            "axis_permutation": [0, 1, 2],
         }
         for number in range(1, 9)
     ]
     ct = {"min": -1000.0, "p0.5": -120.0, "median": 40.0, "mean": 37.0, "std": 40.0, "p99.5": 250.0}
-    fingerprint = {"dataset": "amos-like", "cases": cases, "foreground_intensity": {"CT": {**ct, "max": 1e3}}}
+    fingerprint = Fingerprint.from_dict(
+        {
+            "fingerprint_version": FINGERPRINT_VERSION,
+            "dataset": "amos-like",
+            "cases": cases,
+            "foreground_intensity": {"CT": {**ct, "max": 1e3, "voxels": 10**6}},
+        }
+    )
     return make_plan(fingerprint, "fullres", gpu_memory_gb=memory_gb)
 
 
@@ -78,9 +87,9 @@ def main() -> int:
         )
         return 2
 
+    from amoseg.model.network import build_training_network, training_topology
     from amoseg.training.augment import nnunet_augmentation
     from amoseg.training.config import TrainConfig
-    from amoseg.training.network import build_training_network, training_topology
     from amoseg.training.optim import autocast_dtype, make_optimizer, make_scaler
     from amoseg.training.trainer import train_step
 

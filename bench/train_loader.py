@@ -84,18 +84,19 @@ def main() -> None:
 
     import torch
 
+    from amoseg.model.network import build_training_network
     from amoseg.planning import Plan
+    from amoseg.preprocessing.cache import PlanCache
     from amoseg.training.augment import nnunet_augmentation
     from amoseg.training.config import TrainConfig
-    from amoseg.training.dataset import find_cache, index_cases
+    from amoseg.training.dataset import index_cases
     from amoseg.training.loader import BatchStream, PatchSource
-    from amoseg.training.network import build_training_network
     from amoseg.training.optim import autocast_dtype, make_optimizer, make_scaler
     from amoseg.training.trainer import train_step
 
     plans, cache = prepare(args.data, args.cpu_step_seconds)
     plan = Plan.load(plans)
-    cases = index_cases(find_cache(cache, plan), plan)
+    cases = index_cases(PlanCache.open(cache, plan), plan)
     config = TrainConfig.for_plan(plan)
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)

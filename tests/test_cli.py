@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from amoseg.cli import build_parser, main
+from amoseg.cli import _with_flags, build_parser, main
 
 
 def test_help_lists_the_commands(capsys):
@@ -33,3 +33,62 @@ def test_a_file_system_error_is_one_line_naming_the_path(box_dataset, tmp_path, 
     assert error.count("\n") == 0 and "Traceback" not in error
     assert error.startswith("amoseg plan: error: ") and str(blocker) in error
     assert "Not a directory" in error
+
+
+def _subcommands() -> dict:
+    parser = build_parser()
+    return next(action for action in parser._actions if action.dest == "command").choices
+
+
+def _subcommand(name: str):
+    return _subcommands()[name]
+
+
+def test_library_messages_get_the_flag_that_sets_each_keyword():
+    def wording(message: str, command: str) -> str:
+        return _with_flags(message, _subcommands(), command)
+
+    assert wording("`modality`: unknown; pass `modality` CT or MR", "predict") == (
+        "--modality: unknown; pass --modality CT or MR"
+    )
+    # A short form when there is one, as the usage line shows it; a positional argument by its name.
+    assert wording("choose another `output` for `pred`", "evaluate") == "choose another -o for PRED"
+    # An option whose flag is not the keyword spelled with dashes; a keyword this command has not.
+    assert wording("`n_ct` and `tolerance_mm`", "phantom") == "--ct and `tolerance_mm`"
+    assert wording("`tolerance_mm`", "evaluate") == "--tolerance"
+    # Another stage's keyword: that command with its flag.
+    assert wording("rerun `preprocess.overwrite`", "train") == "rerun amoseg preprocess --overwrite"
+    assert wording("with `train.resume`", "train") == "with --resume"
+    assert wording("`nothing.overwrite`", "train") == "`nothing.overwrite`"
+
+
+def test_every_option_is_stored_under_the_api_keyword_it_is_passed_as():
+    """What lets the CLI name the flag of a keyword a library message names: dest == API keyword."""
+    import inspect
+
+    from amoseg import api, demo
+
+    # Switches passed negated (--no-tta: tta=False), and what is not an argument of the function.
+    others = {"no_tta", "no_postprocessing", "no_amp", "no_plots", "model_info", "help"}
+    for name in _subcommands():
+        keywords = set(inspect.signature(getattr(demo if name == "demo" else api, name)).parameters)
+        if name == "demo":
+            keywords |= {"n_ct", "n_mr", "seed"}  # passed on to DemoSettings
+        dests = {action.dest for action in _subcommand(name)._actions} - others
+        assert dests <= keywords, (name, dests - keywords)
+
+
+def test_the_api_is_annotated_with_one_return_type_per_function():
+    import inspect
+
+    from amoseg import api
+
+    for name in api.__all__:
+        function = getattr(api, name)
+        if not inspect.isfunction(function):
+            continue
+        signature = inspect.signature(function)
+        assert signature.return_annotation is not inspect.Signature.empty, name
+        assert "|" not in str(signature.return_annotation), name
+        for parameter in signature.parameters.values():
+            assert parameter.annotation is not inspect.Parameter.empty, (name, parameter.name)

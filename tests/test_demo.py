@@ -52,6 +52,20 @@ def test_short_demo_runs_every_stage_reports_its_figures_and_resumes(tmp_path, c
     assert "Whole label maps: organs no reference annotates got none." in printed
     assert (out / "report.html").is_file()
 
+    # The closing lines say what the result depended on: steps achieved against planned, the measured
+    # step time and precision, and the organs with no voxel in any test case that has them.
+    plan = json.loads((out / "plans.json").read_text())
+    assert f"Training: {_last_iteration(out)} iterations in " in printed and " planned (" in printed
+    assert (
+        f"in {plan['measured_step']['precision']} (" in printed
+        and "per iteration, validation included" in printed
+    )
+    missing = _not_found(out / "evaluation" / "per_case.csv")
+    if missing:
+        assert f"Not found in any test case that has them: {', '.join(missing)}." in printed
+    else:
+        assert "Every organ was found in the test cases of each modality." in printed
+
     # A second run reuses the phantoms and continues a training that was cut off before its end.
     phantom = out / "phantoms" / "imagesTr" / "amos_0001.nii.gz"
     first = phantom.stat().st_mtime_ns
@@ -72,3 +86,18 @@ def test_bad_demo_settings_are_one_line_and_exit_1(tmp_path, capsys):
 
 def _last_iteration(out) -> int:
     return json.loads((out / "runs" / "fold_all" / "log.jsonl").read_text().splitlines()[-1])["iteration"]
+
+
+def _not_found(per_case) -> list[str]:
+    """ "CT Organ title" for every organ that some test case of the modality has and none got a voxel of."""
+    from amoseg.labels import ORGAN_BY_NAME
+
+    present, predicted = defaultdict(int), defaultdict(int)
+    with open(per_case, newline="") as handle:
+        for row in csv.DictReader(handle):
+            if float(row["ref_volume_ml"]) > 0:
+                key = (row["modality"], int(row["label"]), row["organ"])
+                present[key] += 1
+                predicted[key] += float(row["pred_volume_ml"]) > 0
+    ordered = sorted(present, key=lambda key: (key[0], key[1]))
+    return [f"{key[0]} {ORGAN_BY_NAME[key[2]].title}" for key in ordered if not predicted[key]]

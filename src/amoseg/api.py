@@ -7,13 +7,25 @@ Every function takes explicit paths and keyword arguments, imports its stage laz
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from amoseg.labels import Modality
+
+if TYPE_CHECKING:
+    # Types only: each function imports its stage when it runs.
+    from amoseg.data.check import CheckReport
+    from amoseg.evaluation import Evaluation
+    from amoseg.inference.predictor import Prediction, PredictOptions
+    from amoseg.io.image import Image
+    from amoseg.model.loading import Model
+    from amoseg.planning import Plan
+    from amoseg.preprocessing import PreprocessReport
+    from amoseg.training.trainer import TrainResult
 
 
 def check(
     *, dataset: str | Path, output: str | Path = "check.json", workers: int | None = None, quiet: bool = False
-):
+) -> CheckReport:
     """Validate a dataset folder; print a table of problems and write the report to ``output`` (JSON).
 
     The dataset folder itself is never written to.
@@ -104,7 +116,7 @@ def evaluate(
     allow_missing: bool = False,
     workers: int | None = None,
     quiet: bool = False,
-):
+) -> Evaluation:
     """Score predictions against references (DSC and NSD) and write the outputs into ``output``.
 
     Writes ``per_case.csv``, ``summary.json``, ``summary.md`` and ``boxplot.png``; on any error nothing
@@ -144,18 +156,38 @@ def plan(
     stats: str | Path | None = None,
     gpu_memory_gb: float | None = None,
     cpu_step_seconds: float | None = None,
+    measure: bool = True,
     workers: int | None = None,
     quiet: bool = False,
-):
+) -> Plan:
     """Plan preprocessing and the network for a dataset and write ``plans.json`` to ``output``.
 
     The fingerprint is read from ``stats/fingerprint.json`` (``amoseg stats``; default folder: ``stats``
-    beside ``output``) and computed there when missing. Presets and budgets: docs/planning.md.
+    beside ``output``) and computed there when missing. The cpu preset is sized by training steps
+    measured on this machine (a few seconds), unless ``measure`` is False: then by the compute model's
+    reference speed, the same plan on every machine. Presets and budgets: docs/planning.md.
 
     Returns:
         the ``amoseg.planning.Plan``; its ``plan_id`` names the preprocessing cache folder.
     """
     from amoseg.planning.dataset import plan_dataset, plans_path
+
+    measure_step = None
+    if measure and preset == "cpu":
+        from amoseg.training.calibrate import measure_training_step
+
+        def measure_step(candidate: Plan):
+            if not quiet:
+                patch = " x ".join(str(value) for value in candidate.patch_size)
+                print(f"Measuring a training step of patch {patch} on this machine")
+            return measure_training_step(candidate)
+
+    def compute_fingerprint(root: Path, stats_folder: Path) -> None:
+        from amoseg.data.describe import describe_dataset
+
+        if not quiet:
+            print(f"No fingerprint in {stats_folder}; computing it (amoseg stats) first")
+        describe_dataset(root, stats_folder, workers=workers, progress=not quiet, plots=False)
 
     result = plan_dataset(
         dataset,
@@ -164,15 +196,16 @@ def plan(
         stats=stats,
         gpu_memory_gb=gpu_memory_gb,
         cpu_step_seconds=cpu_step_seconds,
-        workers=workers,
-        progress=not quiet,
+        compute_fingerprint=compute_fingerprint,
+        measure=measure_step,
     )
     if not quiet:
-        budget = (
-            f"about {result.estimated_step_s} s per step on 2 CPU cores"
-            if result.device == "cpu"
-            else f"about {result.estimated_memory_gb} of {result.memory_budget_gb} GB"
-        )
+        if result.measured_step is not None:
+            budget = result.measured_step.describe()
+        elif result.device == "cpu":
+            budget = f"about {result.estimated_step_s} s per step on the reference 2 CPU cores (not measured)"
+        else:
+            budget = f"about {result.estimated_memory_gb} of {result.memory_budget_gb} GB"
         spacing = " x ".join(f"{value:.3g}" for value in result.target_spacing_mm)
         patch = " x ".join(str(value) for value in result.patch_size)
         print(
@@ -185,12 +218,12 @@ def plan(
 def preprocess(
     *,
     dataset: str | Path,
-    plan,
+    plan: str | Path | Plan,
     output: str | Path,
     overwrite: bool = False,
     workers: int | None = None,
     quiet: bool = False,
-):
+) -> PreprocessReport:
     """Preprocess a dataset's labelled train and validation cases for a plan into ``output/<plan id>/``.
 
     ``plan`` is a plans.json path or an ``amoseg.planning.Plan``. Cases already there are skipped
@@ -225,7 +258,7 @@ def preprocess(
 def train(
     *,
     preprocessed: str | Path,
-    plan,
+    plan: str | Path | Plan,
     output: str | Path,
     fold: str | int = 0,
     epochs: int | None = None,
@@ -242,7 +275,7 @@ def train(
     batch_size: int | None = None,
     threads: int | None = None,
     quiet: bool = False,
-):
+) -> TrainResult:
     """Train one fold on a preprocessing cache; outputs go to ``output/fold_<fold>/``.
 
     ``plan`` is a plans.json path or an ``amoseg.planning.Plan``; its cache is ``preprocessed/<plan id>``.
@@ -261,40 +294,35 @@ def train(
     from amoseg.planning import Plan
     from amoseg.training.config import TrainConfig, parse_duration, parse_mirror_axes
     from amoseg.training.log import print_result
+    from amoseg.training.run import RESUMABLE_CHANGES
     from amoseg.training.run import train as train_fold
 
     chosen = plan if isinstance(plan, Plan) else Plan.load(plan)
-    budget = parse_duration(time_budget)
-    config = TrainConfig.for_plan(
-        chosen,
-        fold=str(fold),
-        seed=seed,
-        epochs=epochs,
-        time_budget_s=budget,
-        device=device,
-        residual=residual,
-        compile=compile,
-        augment=augment,
-        mirror_axes=parse_mirror_axes(mirror_axes),
-        amp=amp,
-        iterations_per_epoch=iterations_per_epoch,
-        batch_size=batch_size,
-        threads=threads,
-    )
-    changes = {
-        "device": device,
-        "compile": compile,
+    settings = {
+        "fold": str(fold),
+        "seed": seed,
         "epochs": epochs,
-        "time_budget_s": budget,
+        "time_budget_s": parse_duration(time_budget),
+        "device": device,
+        "residual": residual,
+        "compile": compile,
+        "augment": augment,
+        "mirror_axes": parse_mirror_axes(mirror_axes),
+        "amp": amp,
+        "iterations_per_epoch": iterations_per_epoch,
+        "batch_size": batch_size,
         "threads": threads,
     }
+    config = TrainConfig.for_plan(chosen, **settings)
     result = train_fold(
         preprocessed,
         chosen,
         output,
         config,
         resume=resume,
-        resume_changes={key: value for key, value in changes.items() if value is not None},
+        resume_changes={
+            key: value for key, value in settings.items() if key in RESUMABLE_CHANGES and value is not None
+        },
         progress=not quiet,
     )
     if not quiet:
@@ -304,9 +332,9 @@ def train(
 
 def predict(
     *,
-    input,
-    output: str | Path | None = None,
-    model,
+    input: str | Path,
+    output: str | Path,
+    model: str | Path | Model,
     folds: str | None = None,
     tta: bool = True,
     step: float = 0.5,
@@ -320,53 +348,50 @@ def predict(
     postprocess: bool = True,
     cross_modality: bool = False,
     quiet: bool = False,
-):
-    """Segment a file, a folder of files, a DICOM series folder, or an in-memory ``Image``.
+) -> list[dict]:
+    """Segment a file, a folder of files or a DICOM series folder, and write the label maps.
 
+    As ``nnUNetv2_predict``: files in, files out; ``predict_image`` segments an image held in memory.
     Only organs the model learned are written (its ``learned`` organs per modality; the others'
     probabilities go to background): by default those learned from the input's own modality,
     with ``cross_modality`` also those learned from the other one only.
 
     Args:
-        input: a path, or an ``amoseg.io.Image`` (then ``modality`` is required and nothing is written).
-        output: a file or folder for path inputs; label maps keep the input's exact geometry.
-        model: a trained run or fold folder, or an ``amoseg.inference.model.Model``.
+        input: an image file, a folder of image files (one case each), or a DICOM series folder.
+        output: a file (one input) or a folder; label maps keep the input's exact geometry.
+        model: a trained run or fold folder, or an ``amoseg.model.loading.Model``.
         folds: "0,1,2", "all" or None (every trained fold) of a run folder; probabilities are averaged.
+        tta: mirroring test-time augmentation, along the axes the model was trained to be mirrored along.
+        step: window step as a fraction of the patch, in (0, 1].
+        modality: "CT" or "MR" for every input; default: a dataset.json beside or above the inputs,
+            AMOS's id rule, a DICOM Modality tag, else the intensities.
+        probabilities, statistics, preview: also write the softmax (.npz), organ volumes and
+            intensities (JSON), a PNG of three planes, beside each label map.
+        bf16: run the network under bfloat16 autocast.
         organs: "liver,spleen" or ids: keep only these organs; the model must have learned every one.
         postprocess: apply the folds' ``postprocessing.json`` (keep the largest component of the organs
             chosen in validation); False writes the argmax as it is.
+        quiet: no progress bar, no lines printed, no warnings.
 
     Returns:
-        for an ``Image``: the ``Prediction`` (label map, optional probabilities, seconds per stage);
-        for paths: one record per case (output path, modality, seconds per stage).
+        one record per case, in input order: ``case_id``, ``modality``, ``output`` (the label map's
+        path) and ``seconds`` (per stage).
     """
-    from amoseg.inference.case import PredictOptions, predict_image
-    from amoseg.inference.model import Model, load_model
-    from amoseg.io.image import Image
-
-    loaded = model if isinstance(model, Model) else load_model(model, folds=folds, device=device)
-    if organs is not None:
-        from amoseg.inference.model import restrict_organs
-
-        loaded = restrict_organs(loaded, organs)
-    options = PredictOptions(
-        step=step,
-        mirror=tta,
-        device=device,
-        autocast_dtype="bfloat16" if bf16 else None,
-        keep_probabilities=probabilities,
-        postprocess=postprocess,
-        cross_modality=cross_modality,
-    )
-    if isinstance(input, Image):
-        if modality is None:
-            raise ValueError("an in-memory image needs modality='CT' or 'MR'")
-        return predict_image(input, loaded, modality, options)
     from amoseg.inference.run import Extras, plan_jobs, predict_jobs
     from amoseg.io.sitk_io import has_image_suffix
 
-    if output is None:
-        raise ValueError("output is required for path inputs")
+    loaded, options = _model_and_options(
+        model,
+        folds=folds,
+        organs=organs,
+        tta=tta,
+        step=step,
+        device=device,
+        bf16=bf16,
+        probabilities=probabilities,
+        postprocess=postprocess,
+        cross_modality=cross_modality,
+    )
     jobs = plan_jobs(Path(input), Path(output), modality)
     label_folder = None if has_image_suffix(Path(output)) else Path(output)
     extras = Extras(statistics=statistics, preview=preview, probabilities=probabilities)
@@ -376,14 +401,88 @@ def predict(
     return records
 
 
-def model_info(*, model, folds: str | None = None) -> list[str]:
+def predict_image(
+    *,
+    image: Image,
+    model: str | Path | Model,
+    modality: Modality,
+    folds: str | None = None,
+    tta: bool = True,
+    step: float = 0.5,
+    device: str = "cpu",
+    probabilities: bool = False,
+    bf16: bool = False,
+    organs: str | None = None,
+    postprocess: bool = True,
+    cross_modality: bool = False,
+) -> Prediction:
+    """Segment one image held in memory; nothing is read or written but the model.
+
+    As TotalSegmentator's in-memory input, for a pipeline that already holds its images. The
+    arguments mean what they mean for ``predict``; ``modality`` ("CT" or "MR") is required, as an
+    image in memory has no name, dataset.json or DICOM tag to tell it.
+
+    Returns:
+        the ``amoseg.inference.predictor.Prediction``: the label map with exactly ``image.geometry``,
+        the probabilities on that grid (float16, classes first) when ``probabilities``, the seconds per
+        stage, and the organs the label map can hold.
+    """
+    from amoseg.inference import predictor
+
+    loaded, options = _model_and_options(
+        model,
+        folds=folds,
+        organs=organs,
+        tta=tta,
+        step=step,
+        device=device,
+        bf16=bf16,
+        probabilities=probabilities,
+        postprocess=postprocess,
+        cross_modality=cross_modality,
+    )
+    return predictor.predict_image(image, loaded, modality, options)
+
+
+def _model_and_options(
+    model: str | Path | Model,
+    *,
+    folds: str | None,
+    organs: str | None,
+    tta: bool,
+    step: float,
+    device: str,
+    bf16: bool,
+    probabilities: bool,
+    postprocess: bool,
+    cross_modality: bool,
+) -> tuple[Model, PredictOptions]:
+    """The model (loaded, cut down to ``organs``) and the options ``predict`` and ``predict_image`` share."""
+    from amoseg.inference.predictor import PredictOptions
+    from amoseg.inference.windows import WindowSettings
+    from amoseg.model.loading import Model, load_model, restrict_organs
+
+    loaded = model if isinstance(model, Model) else load_model(model, folds=folds, device=device)
+    if organs is not None:
+        loaded = restrict_organs(loaded, organs)
+    options = PredictOptions(
+        windows=WindowSettings(step=step, mirror=tta, autocast_dtype="bfloat16" if bf16 else None),
+        device=device,
+        keep_probabilities=probabilities,
+        postprocess=postprocess,
+        cross_modality=cross_modality,
+    )
+    return loaded, options
+
+
+def model_info(*, model: str | Path | Model, folds: str | None = None) -> list[str]:
     """What a trained model is: its folds and plan, and the organs it learned per modality (the only
-    ones ``predict`` writes). ``model`` is a run or fold folder, or an ``amoseg.inference.model.Model``.
+    ones ``predict`` writes). ``model`` is a run or fold folder, or an ``amoseg.model.loading.Model``.
 
     Returns:
         one line per fact, for people.
     """
-    from amoseg.inference.model import Model, load_model
+    from amoseg.model.loading import Model, load_model
 
     loaded = model if isinstance(model, Model) else load_model(model, folds=folds)
     return loaded.describe()
@@ -411,27 +510,15 @@ def report(
     return path
 
 
-def demo(*, out: str | Path = "demo_out", minutes: float = 10.0, **options):
-    """The main job on the embedded default within ``minutes`` (docs/demo.md); ``options`` are
-    ``amoseg.demo.DemoSettings``' others (n_ct, n_mr, seed, workers).
-
-    Returns:
-        the ``amoseg.demo.DemoResult`` (mean DSC and NSD for CT and MR, the report's path).
-    """
-    from amoseg.demo import DemoSettings, run_demo
-
-    return run_demo(DemoSettings(out=Path(out), minutes=minutes, **options))
-
-
 __all__ = [
     "Modality",
     "check",
-    "demo",
     "evaluate",
     "model_info",
     "phantom",
     "plan",
     "predict",
+    "predict_image",
     "preprocess",
     "report",
     "stats",

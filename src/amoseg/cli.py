@@ -3,13 +3,18 @@
 Only argparse and the standard library are imported here, so ``amoseg --help`` answers at once; each
 subcommand imports its stage when it runs. An ``AmosegError``, or an ``OSError`` the file system raised
 (a folder that is a file, no permission, a full disk), becomes one line on stderr and exit 1.
+
+The library names an argument by its ``amoseg.api`` keyword in backquotes (``amoseg.errors``); errors and
+warnings are printed here with the flag that sets it instead. Each option's ``dest`` is the keyword it
+is passed as, so the parser itself says which flag that is.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from amoseg import __version__
@@ -26,9 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from amoseg.errors import AmosegError
 
     try:
-        return args.handler(args)
+        with _warnings_with_flags(args.parsers, args.command):
+            return args.handler(args)
     except AmosegError as error:
-        print(f"amoseg {args.command}: error: {error}", file=sys.stderr)
+        print(
+            f"amoseg {args.command}: error: {_with_flags(str(error), args.parsers, args.command)}",
+            file=sys.stderr,
+        )
         return 1
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
@@ -61,14 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "phantom", "generate a synthetic AMOS-style dataset of CT and MR", _run_phantom
     )
     phantom.add_argument("output", type=Path, help="dataset folder to create")
-    phantom.add_argument("--ct", type=int, default=8, help="number of CT cases (default 8)")
-    phantom.add_argument("--mr", type=int, default=4, help="number of MR cases (default 4)")
+    phantom.add_argument(
+        "--ct", dest="n_ct", metavar="CT", type=int, default=8, help="number of CT cases (default 8)"
+    )
+    phantom.add_argument(
+        "--mr", dest="n_mr", metavar="MR", type=int, default=4, help="number of MR cases (default 4)"
+    )
     phantom.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same data")
     phantom.add_argument(
         "--test-fraction", type=float, default=0.25, help="share of cases in imagesTs/labelsTs (default 0.25)"
     )
     phantom.add_argument(
         "--annotated",
+        dest="annotated_labels",
         metavar="ORGANS",
         help="partially labelled, as BTCV or CHAOS: keep only these organs (ids or names, e.g. 1,2,3,6)",
     )
@@ -103,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tolerance = evaluate.add_mutually_exclusive_group()
     tolerance.add_argument(
-        "--tolerance", type=float, metavar="MM", help="NSD tolerance in mm for every organ (default 1)"
+        "--tolerance",
+        dest="tolerance_mm",
+        type=float,
+        metavar="MM",
+        help="NSD tolerance in mm for every organ (default 1)",
     )
     tolerance.add_argument("--tolerance-profile", metavar="NAME", help="per-organ NSD tolerances: flare22")
     evaluate.add_argument(
@@ -134,13 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with fingerprint.json from `amoseg stats` (default: stats/ beside -o; computed if missing)",
     )
     plan.add_argument(
-        "--gpu-memory", type=float, metavar="GB", help="GPU memory budget, fullres/fast (default 8)"
+        "--gpu-memory",
+        dest="gpu_memory_gb",
+        type=float,
+        metavar="GB",
+        help="GPU memory budget, fullres/fast (default 8)",
     )
     plan.add_argument(
         "--cpu-step-seconds",
         type=float,
         metavar="S",
-        help="seconds per training step on 2 cores (cpu; default 0.4)",
+        help="seconds per training step (cpu; default 0.4)",
+    )
+    plan.add_argument(
+        "--no-measure",
+        dest="measure",
+        action="store_false",
+        help="cpu: size by the reference machine's speed instead of measuring this one (same plan anywhere)",
     )
     plan.add_argument("--workers", type=int, default=None, help="parallel processes (default: CPU count)")
 
@@ -269,16 +297,73 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--minutes", type=float, default=10.0, help="budget of the whole demo; training gets the rest (10)"
     )
-    demo.add_argument("--ct", type=int, default=18, help="CT phantoms, a quarter held out (default 18)")
-    demo.add_argument("--mr", type=int, default=6, help="MR phantoms, a quarter held out (default 6)")
+    demo.add_argument(
+        "--ct",
+        dest="n_ct",
+        metavar="CT",
+        type=int,
+        default=18,
+        help="CT phantoms, a quarter held out (default 18)",
+    )
+    demo.add_argument(
+        "--mr",
+        dest="n_mr",
+        metavar="MR",
+        type=int,
+        default=6,
+        help="MR phantoms, a quarter held out (default 6)",
+    )
     demo.add_argument("--seed", type=int, default=0)
     return parser
 
 
 def _command(commands, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
     sub = commands.add_parser(name, help=help_text, description=help_text)
-    sub.set_defaults(handler=handler)
+    # ``choices`` is filled as commands are added: complete by the time arguments are parsed.
+    sub.set_defaults(handler=handler, parsers=commands.choices)
     return sub
+
+
+@contextlib.contextmanager
+def _warnings_with_flags(parsers: Mapping[str, argparse.ArgumentParser], command: str) -> Iterator[None]:
+    """The library's warnings become ``warning: ...`` lines on stdout, with flags; others show as usual."""
+    import warnings
+
+    from amoseg.errors import AmosegWarning
+
+    with warnings.catch_warnings():
+        # Every case's warning, even one a previous command in this process already gave.
+        warnings.simplefilter("always", AmosegWarning)
+        show_other = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if issubclass(category, AmosegWarning):
+                print(f"warning: {_with_flags(str(message), parsers, command)}")
+            else:
+                show_other(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
+def _with_flags(message: str, parsers: Mapping[str, argparse.ArgumentParser], command: str) -> str:
+    """``message`` with each API keyword it names replaced by the flag of ``command`` that sets it (its
+    short form when it has one, as the usage line shows it) or the positional argument's name; a keyword
+    of another stage's function (``preprocess.overwrite``) by that command and its flag."""
+    from amoseg.errors import name_parameters
+
+    def flag(reference: str) -> str | None:
+        stage, _, keyword = reference.rpartition(".")
+        parser = parsers.get(stage or command)
+        # argparse has no public list of a parser's arguments.
+        actions = parser._actions if parser is not None else []
+        action = next((action for action in actions if action.dest == keyword), None)
+        if action is None:
+            return None
+        name = action.option_strings[0] if action.option_strings else action.metavar or keyword.upper()
+        return f"amoseg {stage} {name}" if stage and stage != command else name
+
+    return name_parameters(message, flag)
 
 
 def _run_check(args: argparse.Namespace) -> int:
@@ -293,12 +378,12 @@ def _run_phantom(args: argparse.Namespace) -> int:
 
     api.phantom(
         output=args.output,
-        n_ct=args.ct,
-        n_mr=args.mr,
+        n_ct=args.n_ct,
+        n_mr=args.n_mr,
         seed=args.seed,
         test_fraction=args.test_fraction,
         workers=args.workers,
-        annotated_labels=args.annotated,
+        annotated_labels=args.annotated_labels,
     )
     return 0
 
@@ -325,7 +410,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         output=args.output,
         labels=args.labels,
         ignore_mask=args.ignore_mask,
-        tolerance_mm=args.tolerance,
+        tolerance_mm=args.tolerance_mm,
         tolerance_profile=args.tolerance_profile,
         allow_missing=args.allow_missing,
         workers=args.workers,
@@ -341,8 +426,9 @@ def _run_plan(args: argparse.Namespace) -> int:
         preset=args.preset,
         output=args.output,
         stats=args.stats,
-        gpu_memory_gb=args.gpu_memory,
+        gpu_memory_gb=args.gpu_memory_gb,
         cpu_step_seconds=args.cpu_step_seconds,
+        measure=args.measure,
         workers=args.workers,
     )
     return 0
@@ -424,9 +510,9 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from amoseg import api
+    from amoseg.demo import demo
 
-    api.demo(out=args.out, minutes=args.minutes, n_ct=args.ct, n_mr=args.mr, seed=args.seed)
+    demo(out=args.out, minutes=args.minutes, n_ct=args.n_ct, n_mr=args.n_mr, seed=args.seed)
     return 0
 
 

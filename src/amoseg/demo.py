@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from amoseg.data.layout import DATASET_JSON
 from amoseg.data.phantom.writer import test_count
 from amoseg.errors import AmosegError
 
@@ -53,7 +54,7 @@ class DemoSettings:
 
     def __post_init__(self) -> None:
         if not self.minutes > 0:
-            raise AmosegError(f"--minutes must be positive, not {self.minutes}")
+            raise AmosegError(f"`minutes` must be positive, not {self.minutes}")
         if self.n_ct < 2 or self.n_mr < 2:
             raise AmosegError("the demo needs at least 2 CT and 2 MR phantoms (one of each is held out)")
 
@@ -72,6 +73,17 @@ class DemoResult:
         return all(not math.isnan(value) and value >= TARGET_DSC for value in self.mean_dsc.values())
 
 
+def demo(*, out: str | Path = "demo_out", minutes: float = 10.0, **options: int | None) -> DemoResult:
+    """The main job on the embedded default within ``minutes`` (docs/demo.md); ``options`` are
+    ``DemoSettings``' others (n_ct, n_mr, seed, workers). It runs every stage through ``amoseg.api``,
+    so it sits above it: the API has one function per stage, the demo composes them.
+
+    Returns:
+        the ``DemoResult`` (mean DSC and NSD for CT and MR, the report's path).
+    """
+    return run_demo(DemoSettings(out=Path(out), minutes=minutes, **options))
+
+
 def run_demo(settings: DemoSettings, console=None) -> DemoResult:
     """Run every step into ``settings.out``; returns the achieved figures.
 
@@ -81,6 +93,7 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
     from rich.console import Console
 
     from amoseg import api
+    from amoseg.planning.plan import Plan
     from amoseg.reporting.steps import Step, record_step
     from amoseg.reporting.study import StudyPaths
 
@@ -101,7 +114,7 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
         return value
 
     seed, workers = settings.seed, settings.workers
-    if not (paths.dataset / "dataset.json").is_file():
+    if not (paths.dataset / DATASET_JSON).is_file():
         step(
             "phantoms",
             f"amoseg phantom {paths.dataset} --ct {settings.n_ct} --mr {settings.n_mr} --seed {seed}",
@@ -129,14 +142,21 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
         (paths.stats,),
         lambda: api.stats(dataset=paths.dataset, output=paths.stats, workers=workers),
     )
-    plan = step(
-        "plan",
-        f"amoseg plan {paths.dataset} --preset cpu --stats {paths.stats} -o {paths.plan}",
-        (paths.plan,),
-        lambda: api.plan(
-            dataset=paths.dataset, preset="cpu", output=paths.plan, stats=paths.stats, workers=workers
-        ),
-    )
+    resume = (paths.runs / "fold_all" / "checkpoint_latest.pt").is_file()
+    if resume and paths.plan.is_file():
+        # The cpu plan is sized by a measurement, which varies from run to run: planning again could
+        # change the patch, and with it the plan a cut-off training has to continue with.
+        plan = Plan.load(paths.plan)
+        console.print(f"Keeping {paths.plan} (plan {plan.plan_id}): the training it started continues")
+    else:
+        plan = step(
+            "plan",
+            f"amoseg plan {paths.dataset} --preset cpu --stats {paths.stats} -o {paths.plan}",
+            (paths.plan,),
+            lambda: api.plan(
+                dataset=paths.dataset, preset="cpu", output=paths.plan, stats=paths.stats, workers=workers
+            ),
+        )
     step(
         "preprocess",
         f"amoseg preprocess {paths.dataset} --plan {paths.plan} -o {paths.preprocessed}",
@@ -145,7 +165,6 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
     )
     reserve = SECONDS_AFTER_TRAINING + SECONDS_AFTER_TRAINING_PER_CASE * n_test
     training_s = max(30.0, budget_s - (time.perf_counter() - started) - reserve)
-    resume = (paths.runs / "fold_all" / "checkpoint_latest.pt").is_file()
     step(
         "train",
         f"amoseg train {paths.preprocessed} --plan {paths.plan} --fold all -o {paths.runs} "
@@ -192,6 +211,8 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
         seconds=time.perf_counter() - started,
     )
     _print_ending(console, evaluation, result, settings)
+    for line in closing_lines(paths.runs / "fold_all", evaluation):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return result
 
 
@@ -256,6 +277,85 @@ def _print_ending(console, evaluation, result: DemoResult, settings: DemoSetting
     console.print(
         f"Whole demo: {result.seconds / 60:.1f} min (budget {settings.minutes:g} min). Report: {result.report}"
     )
+
+
+#: An organ with a mean test DSC below this is named in the closing lines as not learned well enough.
+WEAK_ORGAN_DSC = 0.5
+
+
+def closing_lines(fold: Path, evaluation) -> list[str]:
+    """What the result depended on: training achieved against planned, the step time measured and the
+    precision, and the organs not found (no voxel in any test case that has them) or found poorly."""
+    return [*_training_lines(fold), *_organ_lines(evaluation)]
+
+
+def _training_lines(fold: Path) -> list[str]:
+    from amoseg.planning.plan import PLANS_FILE, Plan
+    from amoseg.reporting.training_facts import fold_facts, readable
+    from amoseg.training.log import read_log
+
+    facts = fold_facts(fold, read_log(fold)) if (fold / "log.jsonl").is_file() else None
+    plan = readable(Plan.load, fold / PLANS_FILE)
+    if facts is None or plan is None:
+        return [f"Training: no record in {fold}."]
+    planned = plan.planned_step_s
+    expected = (
+        f" against about {facts.budget_s / planned:.0f} planned ({facts.budget_s:.0f} s at the plan's "
+        f"{planned:.2f} s per step)"
+        if facts.budget_s and planned
+        else ""
+    )
+    measured = f"{facts.measured_step_s:.2f} s" if facts.measured_step_s else "n/a"
+    source = (
+        plan.measured_step.describe() if plan.measured_step else "the plan's step was estimated, not measured"
+    )
+    lines = [
+        f"Training: {facts.iterations} iterations in {facts.elapsed_s:.0f} s{expected}; measured here "
+        f"{measured} per iteration, validation included, in {_precision(plan)} ({source})."
+    ]
+    if facts.slow:
+        lines.append(
+            "This machine ran the steps more slowly than the plan assumed, so the budget held fewer: plan "
+            "again on it (`amoseg plan ... --preset cpu`) or give the demo more minutes (`--minutes`)."
+        )
+    return lines
+
+
+def _precision(plan) -> str:
+    if plan.measured_step is not None:
+        return plan.measured_step.precision
+    import torch
+
+    from amoseg.training.optim import autocast_dtype
+
+    return "bfloat16" if autocast_dtype(torch.device("cpu"), amp=True) == torch.bfloat16 else "float32"
+
+
+def _organ_lines(evaluation) -> list[str]:
+    from amoseg.labels import ORGAN_BY_ID
+
+    missing, weak = [], []
+    for name in ("CT", "MR"):
+        group = evaluation.groups[name]
+        for position, label in enumerate(evaluation.labels):
+            scores = [case.organs[position] for case in evaluation.cases if case.modality == name]
+            present = [score for score in scores if score.ref_voxels > 0]
+            organ = f"{name} {ORGAN_BY_ID[label].title}"
+            if present and all(score.pred_voxels == 0 for score in present):
+                missing.append(organ)
+            elif (
+                not math.isnan(group.organs[position].dsc_mean)
+                and group.organs[position].dsc_mean < WEAK_ORGAN_DSC
+            ):
+                weak.append(f"{organ} {group.organs[position].dsc_mean:.2f}")
+    lines = [
+        f"Not found in any test case that has them: {', '.join(missing)}."
+        if missing
+        else "Every organ was found in the test cases of each modality."
+    ]
+    if weak:
+        lines.append(f"Mean DSC below {WEAK_ORGAN_DSC}: {', '.join(weak)}.")
+    return lines
 
 
 def _number(value: float) -> str:

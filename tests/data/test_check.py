@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from amoseg.cli import main
-from amoseg.data.check import check_dataset
+from amoseg.data.check import check_dataset, read_report
 from amoseg.data.layout import discover
+from amoseg.errors import InputError
 from amoseg.io import Image, LabelMap, make_geometry, read_image, read_label, write_image
 from helpers import box_case, real_dataset, write_box_dataset
 
@@ -60,6 +61,16 @@ def test_planted_problems_are_each_named_in_one_line(tmp_path, capsys):
     report = json.loads((tmp_path / "check.json").read_text())
     assert report["ok"] is False
     assert report["errors"] == 4
+    read = read_report(tmp_path / "check.json")  # what the report reads back
+    assert not read.ok and len(read.errors) == 4 and read.cases_checked == 5
+    assert [problem.line() for problem in read.errors] == error_lines
+
+
+def test_a_damaged_check_report_is_refused_naming_it(tmp_path):
+    path = tmp_path / "check.json"
+    path.write_text(json.dumps({"dataset": "d", "cases_checked": 1, "problems": [{"severity": "fatal"}]}))
+    with pytest.raises(InputError, match="not an amoseg check report"):
+        read_report(path)
 
 
 def test_phantoms_pass_then_fail_with_each_planted_problem_named(phantom_dataset, tmp_path, capsys):

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from amoseg.data.layout import discover, resolve_modality
+from amoseg.data.layout import DATASET_JSON, discover, find_dataset_json, resolve_modality
 from amoseg.data.naming import split_channels
 from amoseg.errors import InputError
 from amoseg.io import write_image
@@ -161,3 +161,17 @@ def test_real_mr_set_is_mr_despite_low_case_ids():
     assert len(dataset.cases) == 16
     assert dataset.annotated_labels == (1, 2, 3, 6)
     assert {case.modality for case in dataset.cases} == {"MR"}
+
+
+def test_the_dataset_json_of_a_folder_is_its_own_else_its_parents(tmp_path):
+    labels = tmp_path / "dataset" / "labelsTs"
+    labels.mkdir(parents=True)
+    assert find_dataset_json(labels) is None
+    (tmp_path / "dataset" / DATASET_JSON).write_text("{}")
+    assert find_dataset_json(labels) == tmp_path / "dataset" / DATASET_JSON
+    assert find_dataset_json(tmp_path / "dataset") == tmp_path / "dataset" / DATASET_JSON
+    (labels / DATASET_JSON).write_text("{}")
+    assert find_dataset_json(labels) == labels / DATASET_JSON
+    # Only one level up: a grandparent's dataset.json describes another folder.
+    assert find_dataset_json(labels / "nested") == labels / DATASET_JSON
+    assert find_dataset_json(tmp_path / "dataset" / "imagesTs" / "more") is None

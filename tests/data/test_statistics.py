@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from amoseg.cli import main
+from amoseg.data.card import card_markdown, read_card
 from amoseg.data.describe import describe_dataset
 from amoseg.data.layout import discover
 from amoseg.data.statistics import HISTOGRAM_LOW, OrganIntensity, _Distribution, _histogram_percentile
+from amoseg.errors import InputError
 from amoseg.io import LabelMap, make_geometry, read_image, read_label, write_image
 from amoseg.labels import ORGAN_BY_ID
 from helpers import real_dataset, write_box_dataset
@@ -189,3 +191,9 @@ def test_phantom_ct_and_mr_set_matches_numpy(phantom_dataset, tmp_path):
         "Label Information Statistics",
     ):
         assert f"## {heading}" in markdown
+    assert read_card(tmp_path / "out" / "stats.json") == card
+    assert card_markdown(read_card(tmp_path / "out" / "stats.json")) == markdown  # the report renders it
+    del card["meta"]
+    (tmp_path / "damaged.json").write_text(json.dumps(card))
+    with pytest.raises(InputError, match="not an amoseg dataset card"):
+        read_card(tmp_path / "damaged.json")

@@ -43,7 +43,9 @@ def test_missing_prediction(study, tmp_path, capsys):
     (pred / "amos_0002_0000.nii.gz").unlink()
     code, _, err = run(capsys, pred, ref, "-o", tmp_path / "out")
     assert code == 1
-    assert_one_error_line(err, "no prediction for case amos_0002", str(ref / "amos_0002.nii.gz"))
+    assert_one_error_line(
+        err, "no prediction for case amos_0002", str(ref / "amos_0002.nii.gz"), "or pass --allow-missing"
+    )
     assert not (tmp_path / "out").exists()
     code, _, err = run(capsys, pred, ref, "-o", tmp_path / "out", "--allow-missing")
     assert code == 0, err

@@ -46,7 +46,7 @@ def test_missing_prediction_fails_in_one_line_unless_allowed(study):
     (pred / "amos_0002_0000.nii.gz").unlink()
     with pytest.raises(AmosegError, match="no prediction for case amos_0002") as error:
         evaluate_folder(pred, ref, workers=1)
-    assert "\n" not in str(error.value) and "--allow-missing" in str(error.value)
+    assert "\n" not in str(error.value) and "pass `allow_missing` to score" in str(error.value)
     evaluation = evaluate_folder(pred, ref, workers=1, allow_missing=True)
     assert evaluation.missing_predictions == ("amos_0002",)
     missing = evaluation.cases[1]

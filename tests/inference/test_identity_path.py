@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from amoseg.inference.export import probabilities_to_label
-from amoseg.inference.predictor import WindowSettings, predict_probabilities
+from amoseg.inference.windows import WindowSettings, predict_probabilities
 from amoseg.io import Image, LabelMap, make_geometry
+from amoseg.io.orientation import canonical_reorientation
 from amoseg.preprocessing import preprocess_case
-from amoseg.preprocessing.orientation import canonical_reorientation
 from identity_model import NUM_CLASSES, IdentityLabels, identity_plan
 
 
@@ -63,8 +63,10 @@ def test_identity_model_reproduces_labels_exactly(cpu_plan, orientation, patch, 
     plan = _plan_for(image.geometry, cpu_plan, patch)
     case = preprocess_case(image, None, "CT", plan)
     network = IdentityLabels(plan.normalization["CT"])
-    settings = WindowSettings(patch_size=patch, step=0.5, mirror=mirror, windows_per_batch=3)
-    probabilities = predict_probabilities([network, network], case.image, NUM_CLASSES, settings)
+    settings = WindowSettings(step=0.5, mirror=mirror, windows_per_batch=3)
+    probabilities = predict_probabilities(
+        [network, network], case.image, NUM_CLASSES, patch, settings, mirror_axes=(0, 1, 2)
+    )
     torch.testing.assert_close(probabilities.sum(0), torch.ones(probabilities.shape[1:]))
     restored = probabilities_to_label(probabilities, case.properties)
     assert restored.geometry == image.geometry
@@ -111,9 +113,10 @@ def test_export_matches_resampling_every_class_everywhere(shape, target):
         x = min(x, shape[0] - 1)
         logits[organ, max(x - 3, 0) : x + 3, y - 3 : y + 3, z - 2 : z + 2] += 9.0
     probabilities = torch.softmax(logits, dim=0)
-    full = torch.stack(
-        [resample_image(probabilities[c].numpy(), target, PROBABILITY_KERNELS) for c in range(NUM_CLASSES)]
-    )
+    channels = [
+        resample_image(probabilities[c].numpy(), target, PROBABILITY_KERNELS) for c in range(NUM_CLASSES)
+    ]
+    full = torch.from_numpy(np.stack(channels))
     top2 = full.topk(2, dim=0).values
     clear = (top2[0] - top2[1] > 1e-5).numpy()
     exported = resampled_argmax(probabilities, target)

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from amoseg.errors import InputError
-from amoseg.inference.postprocess import (
-    MIN_IMPROVEMENT,
-    POSTPROCESSING_FILE,
-    Postprocessing,
-    decide_postprocessing,
-    keep_largest,
-    largest_component,
-    load_postprocessing,
-    majority_organs,
-    score_case,
-)
+from amoseg.inference.postprocess import decide_postprocessing, keep_largest, largest_component, score_case
+from amoseg.model.postprocessing import MIN_IMPROVEMENT
 
 SHAPE = (20, 16, 12)
 
@@ -143,35 +132,3 @@ def test_decision_scores_only_annotated_organs_and_needs_the_margin():
     assert nowhere.largest_component == () and math.isnan(nowhere.dice_before["gallbladder"])
     with pytest.raises(ValueError, match="one of each per case"):
         decide_postprocessing(predictions, references, [{6}])
-
-
-def test_decision_round_trips_through_json(tmp_path):
-    decision = Postprocessing(
-        largest_component=(6, 1),
-        dice_before={"liver": 0.9, "gallbladder": math.nan},
-        dice_after={"liver": 0.95, "gallbladder": math.nan},
-        cases=3,
-    )
-    decision.save(tmp_path / POSTPROCESSING_FILE)
-    stored = json.loads((tmp_path / POSTPROCESSING_FILE).read_text())
-    assert stored["largest_component_names"] == ["liver", "spleen"]
-    assert stored["dice_before"]["gallbladder"] is None
-    loaded = load_postprocessing(tmp_path)
-    assert loaded.largest_component == (1, 6) and loaded.cases == 3
-    assert loaded.dice_after["liver"] == 0.95 and math.isnan(loaded.dice_after["gallbladder"])
-    assert [path.name for path in tmp_path.iterdir()] == [POSTPROCESSING_FILE]
-    assert load_postprocessing(tmp_path / "elsewhere") is None
-    (tmp_path / POSTPROCESSING_FILE).write_text(json.dumps({**stored, "largest_component": [16]}))
-    with pytest.raises(InputError, match="not a postprocessing record"):
-        load_postprocessing(tmp_path)
-
-
-def test_folds_vote_and_a_tie_keeps_every_component():
-    def chose(*organs):
-        return Postprocessing(tuple(organs), {}, {}, 1)
-
-    assert majority_organs([chose(6, 1), chose(6), chose(1, 2)]) == (1, 6)
-    assert majority_organs([chose(6), None]) == ()  # one of two is a tie
-    assert majority_organs([chose(6), chose(6), None]) == (6,)
-    assert majority_organs([chose(6)]) == (6,)
-    assert majority_organs([None]) == ()

@@ -1,7 +1,8 @@
 """`amoseg predict` applies a fold's postprocessing.json: a spurious organ blob goes, unless switched off.
 
-The fold folders hold the identity-like model: ``checkpoint.load_model`` is replaced by one that returns
-it, so the real ``inference.model.load_model`` finds the folds, reads their ``postprocessing.json`` and
+The fold folders hold real checkpoint files of the identity-like model: ``checkpoint.load_network``
+reads each with the real ``read_checkpoint`` and returns the identity network in place of the weights,
+so the real ``model.loading.load_model`` finds the folds, reads their ``postprocessing.json`` and
 votes, and the CLI runs end to end.
 """
 
@@ -14,10 +15,11 @@ import pytest
 
 from amoseg import api
 from amoseg.cli import main
-from amoseg.inference.model import Model, load_model
-from amoseg.inference.postprocess import POSTPROCESSING_FILE, Postprocessing
 from amoseg.io import Image, make_geometry, read_label, write_image
 from amoseg.labels import ORGAN_BY_ID
+from amoseg.model.checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from amoseg.model.loading import Model, load_model
+from amoseg.model.postprocessing import POSTPROCESSING_FILE, Postprocessing
 from amoseg.training.config import TrainConfig
 from identity_model import IdentityLabels, identity_plan
 
@@ -45,23 +47,36 @@ def _without_blob(labels: np.ndarray) -> np.ndarray:
     return cleaned
 
 
+def _save_fold(folder, plan, mirror_axes) -> None:
+    labels = {str(organ_id): organ.name for organ_id, organ in ORGAN_BY_ID.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = Checkpoint(
+        name="final",
+        fold=folder.name.removeprefix("fold_"),
+        plan=plan,
+        topology=plan.network,
+        network={},  # the identity network stands in for the weights
+        config=TrainConfig(mirror_axes=mirror_axes).to_dict(),
+        labels={"0": "background", **labels},
+        dataset={},
+    )
+    save_checkpoint(folder / "checkpoint_final.pt", stored)
+
+
 @pytest.fixture
 def run_dir(cpu_plan, tmp_path, monkeypatch):
     """A run folder with fold_0 (chose liver) and fold_1 (no postprocessing.json) of the identity model."""
-    import amoseg.training.checkpoint as checkpoint
+    import amoseg.model.checkpoint as checkpoint
 
     plan = identity_plan(cpu_plan, SPACING, (16, 16, 8))
-    labels = {str(organ_id): organ.name for organ_id, organ in ORGAN_BY_ID.items()}
 
     def identity_fold(folder, device="cpu", checkpoint=None):
-        config = TrainConfig(mirror_axes=(1, 2) if folder.name == "fold_0" else (0, 2)).to_dict()
-        return IdentityLabels(), plan, {"labels": {"0": "background", **labels}, "config": config}
+        return IdentityLabels(), read_checkpoint(folder / "checkpoint_final.pt")
 
-    monkeypatch.setattr(checkpoint, "load_model", identity_fold)
+    monkeypatch.setattr(checkpoint, "load_network", identity_fold)
     run = tmp_path / "run"
-    for fold in ("fold_0", "fold_1"):
-        (run / fold).mkdir(parents=True)
-        (run / fold / "checkpoint_final.pt").write_bytes(b"")
+    _save_fold(run / "fold_0", plan, mirror_axes=(1, 2))
+    _save_fold(run / "fold_1", plan, mirror_axes=(0, 2))
     Postprocessing((6,), {"liver": 0.9}, {"liver": 0.95}, 2).save(run / "fold_0" / POSTPROCESSING_FILE)
     return run
 
@@ -79,27 +94,20 @@ def test_test_time_mirroring_keeps_to_the_axes_every_fold_was_trained_on(run_dir
     assert load_model(run_dir).mirror_axes == (2,)
 
 
-def test_a_fold_whose_training_config_is_unreadable_is_one_line_and_exit_1(
-    run_dir, tmp_path, capsys, monkeypatch
-):
-    import amoseg.training.checkpoint as checkpoint
+def test_a_fold_whose_training_config_is_malformed_is_one_line_and_exit_1(run_dir, tmp_path, capsys):
+    import torch
 
-    fold = checkpoint.load_model
-    monkeypatch.setattr(
-        checkpoint,
-        "load_model",
-        lambda folder, device="cpu", checkpoint=None: (
-            *fold(folder)[:2],
-            {**fold(folder)[2], "config": {"config_version": 99}},
-        ),
-    )
+    path = run_dir / "fold_0" / "checkpoint_final.pt"
+    stored = torch.load(path, weights_only=True)
+    stored["config"]["mirror_axes"] = [7]
+    torch.save(stored, path)
     write_image(_image(_labels()), tmp_path / "in" / "amos_0001_0000.nii.gz")
     code = main(
         ["predict", "-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "-m", str(run_dir / "fold_0")]
     )
     error = capsys.readouterr().err.strip()
     assert code == 1 and len(error.splitlines()) == 1, error
-    assert "fold_0" in error and "training config is unreadable" in error and "newer" in error
+    assert str(path) in error and "mirror axes [7] are not among 0, 1, 2" in error
 
 
 def test_cli_predict_removes_the_blob_and_keeps_it_without_postprocessing(run_dir, tmp_path):
@@ -122,9 +130,9 @@ def test_api_applies_a_models_choice_to_an_in_memory_image(cpu_plan):
     names = {organ_id: organ.name for organ_id, organ in ORGAN_BY_ID.items()}
     model = Model(networks=(IdentityLabels(),), plan=plan, labels=names, largest_component=(6, 1))
     labels = _labels()
-    cleaned = api.predict(input=_image(labels), model=model, modality="CT", tta=False).label.array
+    cleaned = api.predict_image(image=_image(labels), model=model, modality="CT", tta=False).label.array
     expected = _without_blob(labels)
     expected[18:22, 12:16, 5:7] = 0  # the smaller spleen part
     np.testing.assert_array_equal(cleaned, expected)
-    raw = api.predict(input=_image(labels), model=model, modality="CT", tta=False, postprocess=False)
+    raw = api.predict_image(image=_image(labels), model=model, modality="CT", tta=False, postprocess=False)
     np.testing.assert_array_equal(raw.label.array, labels)

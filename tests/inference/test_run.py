@@ -10,10 +10,10 @@ import pytest
 from amoseg import api
 from amoseg.cli import main
 from amoseg.errors import AmosegError, InputError
-from amoseg.inference.model import Model
 from amoseg.inference.run import plan_jobs
 from amoseg.io import Image, make_geometry, read_image, read_label, write_image
 from amoseg.labels import ORGAN_BY_ID
+from amoseg.model.loading import Model
 from helpers import write_dicom_series
 from identity_model import IdentityLabels, identity_plan
 
@@ -43,7 +43,7 @@ def model(cpu_plan) -> Model:
 def test_in_memory_image_gives_a_label_map_on_its_grid(model):
     geometry = make_geometry((30, 26, 9), SPACING, (3.0, 4.0, 5.0), np.diag([-1.0, -1.0, 1.0]))
     labels = _labels(0)
-    prediction = api.predict(input=_image(labels, geometry), model=model, modality="CT", tta=False)
+    prediction = api.predict_image(image=_image(labels, geometry), model=model, modality="CT", tta=False)
     assert prediction.label.geometry == geometry
     np.testing.assert_array_equal(prediction.label.array, labels)
     assert set(prediction.seconds) == {"preprocess", "network", "export"}
@@ -178,12 +178,20 @@ def test_torchrun_ranks_share_the_cases(model, tmp_path, monkeypatch):
 def test_requested_organs_are_kept_and_checked_against_the_label_map(model, tmp_path):
     geometry = make_geometry((30, 26, 9), SPACING)
     labels = _labels(1)
-    prediction = api.predict(
-        input=_image(labels, geometry), model=model, modality="CT", tta=False, organs="liver"
+    prediction = api.predict_image(
+        image=_image(labels, geometry), model=model, modality="CT", tta=False, organs="liver"
     )
     np.testing.assert_array_equal(prediction.label.array, np.where(labels == 6, 6, 0))
     import dataclasses
 
     liver_only = dataclasses.replace(model, labels={6: "liver"})
     with pytest.raises(AmosegError, match="did not learn spleen"):
-        api.predict(input=_image(labels, geometry), model=liver_only, modality="CT", organs="liver,spleen")
+        api.predict_image(
+            image=_image(labels, geometry), model=liver_only, modality="CT", organs="liver,spleen"
+        )
+
+
+def test_a_bad_modality_is_named_by_its_keyword(tmp_path):
+    """The library speaks of its parameters; the CLI turns `modality` into --modality."""
+    with pytest.raises(AmosegError, match=r"^`modality`: "):
+        plan_jobs(tmp_path, tmp_path / "out", "XR")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import math
 
 import numpy as np
 import pytest
@@ -11,23 +10,16 @@ import SimpleITK as sitk
 
 from amoseg.errors import InputError
 from amoseg.io import Image, LabelMap, make_geometry, read_header, read_image, read_label, write_image
+from directions import rotation
 from helpers import write_dicom_series
-
-
-def _rotation(degrees_x: float, degrees_z: float) -> np.ndarray:
-    ax, az = math.radians(degrees_x), math.radians(degrees_z)
-    rx = np.array([[1, 0, 0], [0, math.cos(ax), -math.sin(ax)], [0, math.sin(ax), math.cos(ax)]])
-    rz = np.array([[math.cos(az), -math.sin(az), 0], [math.sin(az), math.cos(az), 0], [0, 0, 1]])
-    return rz @ rx
-
 
 # Directions in ITK's LPS world: an RAS-stored volume has its first two axes flipped.
 DIRECTIONS = {
     "LPS": np.eye(3),
     "RAS": np.diag([-1.0, -1.0, 1.0]),
     "LAS": np.diag([1.0, -1.0, 1.0]),
-    "oblique": _rotation(12.0, -7.5),
-    "oblique_flipped": _rotation(3.0, 20.0) @ np.diag([-1.0, 1.0, -1.0]),
+    "oblique": rotation(12.0, -7.5),
+    "oblique_flipped": rotation(3.0, 20.0) @ np.diag([-1.0, 1.0, -1.0]),
 }
 # NIfTI stores its affine in float32, so geometry survives to float32 precision there, exactly elsewhere.
 FORMATS = {".nii.gz": 1e-6, ".nii": 1e-6, ".nrrd": 1e-12, ".mha": 0.0}
@@ -231,3 +223,20 @@ def test_arrays_read_through_itk_share_its_buffer_and_stay_writable(tmp_path):
     assert back.flags.writeable and not back.flags.owndata
     back[1, 2, 1] = -7  # the ITK image behind it stays alive as long as the array does
     assert back[1, 2, 1] == -7
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".mha"])
+def test_the_io_convention_numpy_xyz_in_fortran_order_crosses_without_a_copy(tmp_path, suffix, monkeypatch):
+    """Read: numpy [x, y, z] in Fortran order. Write: such an array reaches ITK as a view, not a copy."""
+    geometry = make_geometry((5, 4, 3), (1.0, 2.0, 3.0))
+    array = np.asfortranarray(np.arange(60, dtype=np.int16).reshape(5, 4, 3))
+    handed = []
+    original = sitk.GetImageFromArray
+    monkeypatch.setattr(
+        sitk, "GetImageFromArray", lambda voxels, **kw: handed.append(voxels) or original(voxels, **kw)
+    )
+    write_image(Image(array, geometry), tmp_path / f"image{suffix}")
+    assert np.shares_memory(handed[0], array)
+    back = read_image(tmp_path / f"image{suffix}").array
+    assert type(back) is np.ndarray and back.shape == (5, 4, 3) and back.flags.f_contiguous
+    np.testing.assert_array_equal(back, array)

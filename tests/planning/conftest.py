@@ -5,30 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-
-def fingerprint_from(geometries, modality: str = "CT", ct_stats: bool = True) -> dict:
-    """A fingerprint.json dict from (spacing, shape) pairs, all labelled."""
-    cases = [
-        {
-            "case_id": f"case_{index:03d}",
-            "modality": modality,
-            "split": "train",
-            "spacing_mm": list(spacing),
-            "shape": list(shape),
-            "shape_after_crop": list(shape),
-            "labelled": True,
-        }
-        for index, (spacing, shape) in enumerate(geometries)
-    ]
-    foreground = {
-        "CT": {"min": -1000, "p0.5": -120.0, "median": 60.0, "mean": 55.5, "std": 70.25, "p99.5": 280.0}
-    }
-    return {
-        "fingerprint_version": 1,
-        "dataset": "synthetic",
-        "cases": cases,
-        "foreground_intensity": foreground if ct_stats else {},
-    }
+from fingerprints import fingerprint_from
 
 
 @pytest.fixture

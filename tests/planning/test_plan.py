@@ -77,7 +77,7 @@ def test_bad_plan_files_are_refused_in_one_line(tmp_path, content, message):
 
 
 def test_missing_modality_is_a_clear_error(amos_like_fingerprint):
-    fingerprint = dict(amos_like_fingerprint, foreground_intensity={})
+    fingerprint = dataclasses.replace(amos_like_fingerprint, foreground_intensity={})
     plan = make_plan(fingerprint, "fullres")
     assert set(plan.normalization) == {"MR"}
     with pytest.raises(AmosegError, match="no CT normalization"):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
+from amoseg.data.fingerprint import Fingerprint
 from amoseg.errors import AmosegError
 from amoseg.planning import make_plan
 from amoseg.planning import topology as model
+from amoseg.planning.plan import MeasuredStep, Plan
+from amoseg.planning.planner import size_by_measurement
 from amoseg.planning.spacing import case_geometry, fullres_target_spacing
-
-from .conftest import fingerprint_from
+from fingerprints import fingerprint_from
 
 
 def test_fullres_uses_median_and_tenth_percentile_for_thick_slices(amos_like_fingerprint):
@@ -36,8 +40,8 @@ def test_axis_permutation_puts_slice_spacing_on_the_right_axis():
     # The file's second axis holds the 5 mm slices; the header says it runs along world z.
     coronal = fingerprint_from([((0.8, 5.0, 0.8), (512, 80, 512))] * 3)
     assert make_plan(coronal, "fullres").target_spacing_mm == (0.8, 5.0, 0.8)
-    for case in coronal["cases"]:
-        case["axis_permutation"] = [0, 2, 1]  # canonical axis i is file axis permutation[i]
+    # Canonical axis i is file axis permutation[i].
+    coronal = fingerprint_from([((0.8, 5.0, 0.8), (512, 80, 512))] * 3, axis_permutation=(0, 2, 1))
     assert make_plan(coronal, "fullres").target_spacing_mm == (0.8, 0.8, 5.0)
 
 
@@ -105,4 +109,42 @@ def test_bad_requests_are_refused(amos_like_fingerprint, preset, kwargs, message
 
 def test_empty_fingerprint_is_refused():
     with pytest.raises(AmosegError, match="no case"):
-        make_plan({"cases": []}, "fullres")
+        make_plan(Fingerprint(dataset="empty", cases=(), foreground_intensity={}), "fullres")
+
+
+def _machine(gflops: float, calls: list):
+    """A stand-in for measuring a step: a machine that runs the compute model's FLOPs at ``gflops``."""
+
+    def measure(plan):
+        calls.append(plan.patch_size)
+        seconds = model.training_flops(plan.network, plan.patch_size, plan.batch_size) / (gflops * 1e9)
+        return MeasuredStep(seconds, "float32", "test CPU", "AVX2", 2, 0.0)
+
+    return measure
+
+
+@pytest.mark.parametrize("speed", [0.4, 2.5])
+def test_a_cpu_plan_is_sized_by_the_speed_measured_on_this_machine(amos_like_fingerprint, speed):
+    calls: list = []
+    gflops = model.CPU_GFLOPS * speed
+    plan = size_by_measurement(amos_like_fingerprint, "cpu", _machine(gflops, calls))
+    reference = make_plan(amos_like_fingerprint, "cpu")
+    assert plan.patch_size == make_plan(amos_like_fingerprint, "cpu", cpu_gflops=gflops).patch_size
+    smaller = np.prod(plan.patch_size) < np.prod(reference.patch_size)
+    assert smaller == (speed < 1) and plan.patch_size != reference.patch_size
+    # The reference plan is measured, then the resized one, which confirms the speed: two steps timed,
+    # and the plan kept is the one measured last.
+    assert calls == [reference.patch_size, plan.patch_size]
+    assert plan.measured_step.gflops == pytest.approx(gflops, rel=1e-3)
+    assert plan.measured_step.seconds <= plan.step_budget_s and plan.estimated_step_s is None
+    # What was measured describes the machine, not the plan: it does not change the plan id.
+    assert dataclasses.replace(plan, measured_step=None).plan_id == plan.plan_id
+    assert Plan.from_json(plan.to_json()) == plan
+
+
+def test_a_machine_as_fast_as_the_reference_keeps_the_reference_plan(amos_like_fingerprint):
+    calls: list = []
+    plan = size_by_measurement(amos_like_fingerprint, "cpu", _machine(model.CPU_GFLOPS, calls))
+    assert plan.patch_size == make_plan(amos_like_fingerprint, "cpu").patch_size and len(calls) == 1
+    with pytest.raises(AmosegError, match="only the cpu preset"):
+        size_by_measurement(amos_like_fingerprint, "fast", _machine(model.CPU_GFLOPS, calls))

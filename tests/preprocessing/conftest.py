@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amoseg.data.fingerprint import build_fingerprint
+from amoseg.data.fingerprint import Fingerprint, build_fingerprint
 from amoseg.data.phantom import generate_case
 from amoseg.data.statistics import StatisticsAccumulator, case_statistics
 from amoseg.labels import ORGAN_IDS
@@ -19,7 +19,7 @@ PHANTOMS = {
 }
 
 
-def fingerprint_of(cases: dict) -> dict:
+def fingerprint_of(cases: dict) -> Fingerprint:
     """The fingerprint ``amoseg stats`` would write for in-memory (image, label, modality) cases."""
     accumulator = StatisticsAccumulator()
     for case_id, (image, label, modality) in cases.items():
@@ -38,7 +38,7 @@ def phantom_cases() -> dict:
 
 
 @pytest.fixture(scope="session")
-def phantom_fingerprint(phantom_cases) -> dict:
+def phantom_fingerprint(phantom_cases) -> Fingerprint:
     return fingerprint_of(phantom_cases)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,10 +12,12 @@ from amoseg.data.phantom import generate_case
 from amoseg.io import Image, LabelMap, make_geometry
 from amoseg.planning import make_plan
 from amoseg.preprocessing import CaseProperties, preprocess_case, restore_label
-from amoseg.preprocessing.case import MAX_LOCATIONS_PER_CLASS
+from amoseg.preprocessing.case import MAX_LOCATIONS_PER_CLASS, to_original_grid
+from amoseg.preprocessing.resample import resample_labels
+from directions import DIRECTIONS
+from fingerprints import CT_INTENSITY, fingerprint_from
 
 from .conftest import dice_per_organ
-from .test_orientation import DIRECTIONS
 
 
 @pytest.mark.parametrize("case_id", ["ct_a", "ct_b", "mr_a"])
@@ -81,19 +84,8 @@ def test_thin_organ_survives_preprocessing():
     labels = np.zeros(geometry.shape, dtype=np.uint8)
     labels[10:30, 10:30, 5:25] = 6
     labels[12:28, 12:28, 15] = 11  # one voxel thick
-    fingerprint = {
-        "dataset": "thin",
-        "cases": [
-            {
-                "case_id": "a",
-                "modality": "CT",
-                "spacing_mm": [1.5, 1.5, 1.5],
-                "shape": [40, 40, 30],
-                "labelled": True,
-            }
-        ],
-        "foreground_intensity": {"CT": {"p0.5": -100.0, "p99.5": 200.0, "mean": 40.0, "std": 50.0}},
-    }
+    intensity = dataclasses.replace(CT_INTENSITY, p0_5=-100.0, p99_5=200.0, mean=40.0, std=50.0)
+    fingerprint = fingerprint_from([((1.5, 1.5, 1.5), (40, 40, 30))], dataset="thin", ct_intensity=intensity)
     plan = make_plan(fingerprint, "fullres")
     result = preprocess_case(Image(array, geometry), LabelMap(labels, geometry), "CT", plan)
     assert np.count_nonzero(result.label == 11) > 0
@@ -136,3 +128,47 @@ def test_label_on_another_grid_is_refused(phantom_cases, fullres_plan):
         restore_label(
             np.zeros((3, 3, 3), dtype=np.uint8), preprocess_case(image, label, "CT", fullres_plan).properties
         )
+
+
+@pytest.mark.parametrize("name", ["LPS", "RAS", "RAI", "sagittal", "coronal", "oblique RAS"])
+def test_to_original_grid_puts_each_voxel_at_its_world_position(fullres_plan, name):
+    """Checked against world coordinates: original voxel i holds the crop-grid voxel at the same
+    position in the world (``Geometry`` affines only, no reorientation code), ``fill`` elsewhere."""
+    geometry = make_geometry((14, 11, 9), (1.0, 1.5, 2.0), (3.0, -4.0, 7.0), DIRECTIONS[name])
+    array = np.full(geometry.shape, -1000, dtype=np.int16)
+    array[2:12, 3:9, 1:7] = 40  # the body box, in the file's own axes
+    properties = preprocess_case(Image(array, geometry), None, "CT", fullres_plan).properties
+    cropped = np.random.default_rng(0).integers(1, 100, size=properties.crop_box.shape).astype(np.int16)
+    restored = to_original_grid(cropped, properties, fill=-7)
+    assert restored.shape == geometry.shape and restored.dtype == np.int16
+    assert restored.flags.f_contiguous  # the I/O convention: written without a copy
+
+    index = np.stack(np.meshgrid(*[np.arange(size) for size in geometry.shape], indexing="ij"), -1)
+    world = index.reshape(-1, 3) @ geometry.affine_lps()[:3, :3].T + geometry.affine_lps()[:3, 3]
+    crop_affine = np.linalg.inv(properties.cropped_geometry.affine_lps())
+    crop_index = np.rint(world @ crop_affine[:3, :3].T + crop_affine[:3, 3]).astype(int)
+    inside = np.all((crop_index >= 0) & (crop_index < properties.crop_box.shape), axis=1)
+    expected = np.full(len(world), -7, dtype=np.int16)
+    expected[inside] = cropped[tuple(crop_index[inside].T)]
+    np.testing.assert_array_equal(restored.reshape(-1), expected)
+    assert inside.sum() == cropped.size  # the body box is exactly where the crop lands
+    with pytest.raises(ValueError, match="crop box"):
+        to_original_grid(cropped[:-1], properties)
+
+
+def test_restore_label_goes_through_to_original_grid(phantom_cases, fullres_plan):
+    image, label, _ = phantom_cases["ct_a"]
+    result = preprocess_case(image, label, "CT", fullres_plan)
+    properties = result.properties
+    restored = restore_label(result.label, properties)
+    cropped = resample_labels(result.label, properties.crop_box.shape, kernel=properties.label_kernel)
+    np.testing.assert_array_equal(restored.array, to_original_grid(cropped, properties))
+    assert restored.array.flags.f_contiguous
+
+
+def test_plan_space_arrays_are_c_ordered_numpy(phantom_cases, fullres_plan):
+    image, label, _ = phantom_cases["mr_a"]
+    assert isinstance(image.array, np.ndarray)
+    result = preprocess_case(image, label, "MR", fullres_plan)
+    for array in (result.image, result.label):
+        assert type(array) is np.ndarray and array.flags.c_contiguous

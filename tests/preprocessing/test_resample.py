@@ -26,8 +26,8 @@ def test_cubic_is_third_order_accurate_like_scipy_order_3():
     # Output voxel j samples input position (j + 0.5) * n_in / n_out - 0.5 (voxel centres).
     positions = [(np.arange(m) + 0.5) * n / m - 0.5 for n, m in zip(shape_in, shape_out, strict=True)]
     truth = smooth(*np.meshgrid(*positions, indexing="ij"))
-    ours = resample_image(volume, shape_out, ("cubic",) * 3).numpy()
-    linear = resample_image(volume, shape_out, ("linear",) * 3).numpy()
+    ours = resample_image(volume, shape_out, ("cubic",) * 3)
+    linear = resample_image(volume, shape_out, ("linear",) * 3)
     scipy = ndimage.zoom(volume, np.divide(shape_out, shape_in), order=3, grid_mode=True, mode="grid-mirror")
     assert ours.shape == scipy.shape == shape_out and ours.dtype == np.float32
     inner = (slice(4, -4),) * 3
@@ -42,8 +42,8 @@ def test_cubic_is_third_order_accurate_like_scipy_order_3():
 
 def test_unchanged_axes_are_copied_exactly():
     volume = np.random.default_rng(0).normal(size=(20, 18, 9)).astype(np.float32)
-    assert np.array_equal(resample_image(volume, volume.shape, ("cubic",) * 3).numpy(), volume)
-    half = resample_image(volume, (20, 18, 18), ("cubic", "cubic", "linear")).numpy()
+    assert np.array_equal(resample_image(volume, volume.shape, ("cubic",) * 3), volume)
+    half = resample_image(volume, (20, 18, 18), ("cubic", "cubic", "linear"))
     assert half.shape == (20, 18, 18)
     taps = axis_taps(9, 9, "cubic")
     assert np.array_equal(taps.index[:, 1], np.arange(9)) and np.allclose(taps.weight[:, 1], 1)
@@ -53,11 +53,11 @@ def test_integer_input_views_and_flipped_strides():
     rng = np.random.default_rng(1)
     base = rng.integers(-1000, 1000, size=(30, 24, 12)).astype(np.int16)
     view = np.asfortranarray(base)[::-1, :, 2:]  # negative stride, Fortran order, offset
-    out = resample_image(view, (20, 30, 15), ("cubic", "cubic", "linear")).numpy()
+    out = resample_image(view, (20, 30, 15), ("cubic", "cubic", "linear"))
     reference = resample_image(
         np.ascontiguousarray(view).astype(np.float32), (20, 30, 15), ("cubic", "cubic", "linear")
     )
-    assert np.allclose(out, reference.numpy(), atol=1e-3)
+    assert isinstance(out, np.ndarray) and np.allclose(out, reference, atol=1e-3)
 
 
 def test_weights_sum_to_one_and_edges_repeat():

@@ -28,7 +28,7 @@ def test_one_name_stored_twice_is_an_error_not_a_silent_pick(tmp_path, capsys):
         for line in _problems(capsys)
     )
     plans = tmp_path / "plans.json"
-    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu"]) == 0
+    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu", "--no-measure"]) == 0
     capsys.readouterr()
     assert main(["preprocess", str(root), "--plan", str(plans), "-o", str(tmp_path / "pre")]) == 1
     assert "failed amos_0001: error: amos_0001: imagesTr: 2 files for amos_0001" in capsys.readouterr().out
@@ -49,7 +49,7 @@ def test_a_case_refused_by_discovery_fails_preprocessing(tmp_path, capsys):
     meta["training"].append({"image": "../outside.nii.gz", "label": "./labelsTr/amos_0001.nii.gz"})
     (root / "dataset.json").write_text(json.dumps(meta))
     plans = tmp_path / "plans.json"
-    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu"]) == 0
+    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu", "--no-measure"]) == 0
     capsys.readouterr()
     # It used to be dropped silently, with exit 0.
     assert main(["preprocess", str(root), "--plan", str(plans), "-o", str(tmp_path / "pre")]) == 1
@@ -96,7 +96,7 @@ def test_a_label_value_check_refuses_is_refused_by_preprocess_too(tmp_path, caps
     assert main(["check", str(root), "-o", str(tmp_path / "check.json")]) == 1
     capsys.readouterr()
     plans = tmp_path / "plans.json"
-    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu"]) == 0
+    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu", "--no-measure"]) == 0
     capsys.readouterr()
     assert main(["preprocess", str(root), "--plan", str(plans), "-o", str(tmp_path / "pre")]) == 1
     out = capsys.readouterr().out
@@ -147,7 +147,9 @@ def test_a_read_only_dataset_goes_through_every_stage_untouched(tmp_path, capsys
         work = tmp_path / "work"
         assert main(["check", str(root), "-o", str(work / "check.json")]) == 0
         assert main(["stats", str(root), "-o", str(work / "stats"), "--no-plots"]) == 0
-        assert main(["plan", str(root), "-o", str(work / "plans.json"), "--preset", "cpu"]) == 0
+        assert (
+            main(["plan", str(root), "-o", str(work / "plans.json"), "--preset", "cpu", "--no-measure"]) == 0
+        )
         assert (
             main(["preprocess", str(root), "--plan", str(work / "plans.json"), "-o", str(work / "pre")]) == 0
         )
@@ -203,7 +205,7 @@ def _wrong_checksum(path):
 def test_a_damaged_image_is_refused_by_every_stage_that_reads_it(tiny_model, tmp_path, capsys, damage):
     root = write_box_dataset(tmp_path / "D")
     plans = tmp_path / "plans.json"
-    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu"]) == 0
+    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu", "--no-measure"]) == 0
     image = root / "imagesTr" / "amos_0002.nii.gz"
     problem = damage(image)
     capsys.readouterr()

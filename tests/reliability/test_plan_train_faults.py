@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from amoseg.cli import main
-from amoseg.training.checkpoint import CHECKPOINT_VERSION
+from amoseg.model.checkpoint import CHECKPOINT_VERSION
 from helpers import one_error_line, run_amoseg, write_box_dataset
 
 
@@ -30,7 +30,7 @@ def test_a_budget_that_is_not_a_finite_number_is_one_line(tmp_path, capsys, budg
 def _edited_plan(tmp_path, capsys, spacing):
     root = write_box_dataset(tmp_path / "D")
     plans = tmp_path / "plans.json"
-    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu"]) == 0
+    assert main(["plan", str(root), "-o", str(plans), "--preset", "cpu", "--no-measure"]) == 0
     capsys.readouterr()
     plan = json.loads(plans.read_text())
     plan["target_spacing_mm"] = spacing
@@ -169,7 +169,7 @@ def test_a_model_from_a_newer_amoseg_or_cut_short_is_one_line(
 
 def test_a_failed_cache_write_names_the_file_and_the_cause(phantom_dataset, tmp_path, capsys):
     plans = tmp_path / "plans.json"
-    assert main(["plan", str(phantom_dataset), "-o", str(plans), "--preset", "cpu"]) == 0
+    assert main(["plan", str(phantom_dataset), "-o", str(plans), "--preset", "cpu", "--no-measure"]) == 0
     capsys.readouterr()
     cache = tmp_path / "pre"
     # Room for the plan and the records, not for an image array (hundreds of kB).

@@ -143,7 +143,14 @@ def study(phantom_dataset, tmp_path_factory) -> Path:
     shutil.copytree(phantom_dataset, dataset)
     api.check(dataset=dataset, output=root / "check.json", workers=1, quiet=True)
     api.stats(dataset=dataset, output=root / "stats", workers=1, quiet=True)
-    api.plan(dataset=dataset, preset="cpu", output=root / "plans.json", stats=root / "stats", quiet=True)
+    api.plan(
+        dataset=dataset,
+        preset="cpu",
+        output=root / "plans.json",
+        stats=root / "stats",
+        measure=False,
+        quiet=True,
+    )
     for case_id, (shift, eroded, dropped) in SPOILED.items():
         reference = read_label(dataset / "labelsTr" / f"{case_id}.nii.gz")
         spoiled = _spoil(np.asarray(reference.array), shift, eroded, dropped)

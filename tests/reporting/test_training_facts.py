@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 
 import pytest
 
 from amoseg.reporting.training_facts import fold_facts
+from amoseg.training.config import TrainConfig
+from tiny import tiny_plan
 
 
 def _fold(tmp_path, config: dict, plan: dict):
+    """A fold folder with the config and plan that training writes, changed by ``config``/``plan``."""
     fold = tmp_path / "fold_all"
     fold.mkdir()
-    (fold / "config.json").write_text(json.dumps(config))
-    (fold / "plans.json").write_text(json.dumps(plan))
+    TrainConfig(**config).save(fold / "config.json")
+    dataclasses.replace(tiny_plan(), **plan).save(fold / "plans.json")
     return fold
 
 
@@ -46,3 +49,17 @@ def test_a_finished_cross_validation_fold_warns_of_nothing(tmp_path):
     assert facts.measured_step_s == pytest.approx(0.65)
     assert facts.progress_text() == "2 of 2 epochs, 20 iterations"
     assert fold_facts(fold, []) is None
+
+
+def test_an_unreadable_config_or_plan_counts_as_absent(tmp_path):
+    fold = _fold(tmp_path, {"fold": "all", "epochs": 3}, {"estimated_step_s": 0.5})
+    (fold / "config.json").write_text('{"fold": "all", "epochs": 3, "unknown_setting": 1}')
+    (fold / "plans.json").write_text("[1, 2")
+    facts = fold_facts(fold, [{"epoch": 1, "iteration": 10, "epoch_seconds": 6.0, "elapsed_seconds": 6.0}])
+    assert (facts.fold, facts.planned_epochs, facts.budget_s, facts.planned_step_s) == (
+        "all",
+        None,
+        None,
+        None,
+    )
+    assert facts.progress_text() == "1 epochs, 10 iterations" and not facts.slow

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from amoseg.training.checkpoint import load_model, weights_digest
+from amoseg.model.checkpoint import load_network, weights_digest
 from amoseg.training.log import read_log
 
 
@@ -26,7 +26,7 @@ def test_two_ranks_hold_identical_weights_and_only_rank_0_writes(tiny_cache, tmp
     fold = output / "fold_0"
     digests = read_log(fold)[-1]["weights_sha256_by_rank"]
     assert len(digests) == 2 and digests[0] == digests[1]
-    network, _, _ = load_model(fold)
+    network, _ = load_network(fold)
     assert weights_digest(network) == digests[0]
     assert sorted(path.name for path in fold.glob("checkpoint_*.pt")) == [
         "checkpoint_best.pt",

@@ -12,13 +12,14 @@ import torch
 from scipy import ndimage
 
 from amoseg import api
-from amoseg.inference.model import load_model as load_for_prediction
-from amoseg.inference.postprocess import POSTPROCESSING_FILE, Postprocessing
-from amoseg.inference.predictor import WindowSettings, predict_probabilities
+from amoseg.inference.windows import WindowSettings, predict_probabilities
 from amoseg.labels import ORGAN_BY_ID
-from amoseg.training.checkpoint import load_model
+from amoseg.model.checkpoint import load_network
+from amoseg.model.loading import load_model as load_for_prediction
+from amoseg.model.postprocessing import POSTPROCESSING_FILE, Postprocessing
+from amoseg.preprocessing.cache import PlanCache
 from amoseg.training.config import TrainConfig
-from amoseg.training.dataset import find_cache, index_cases
+from amoseg.training.dataset import index_cases
 from amoseg.training.final_validation import VALIDATION_FILE, ValidationScores, final_validation
 
 
@@ -42,7 +43,7 @@ def trained_fold(tiny_cache, tmp_path_factory):
 def _val_cases(tiny_cache, fold_dir):
     plan, _, root = tiny_cache
     splits = json.loads((fold_dir.parent / "splits.json").read_text())
-    by_id = {case.case_id: case for case in index_cases(find_cache(root, plan), plan)}
+    by_id = {case.case_id: case for case in index_cases(PlanCache.open(root, plan), plan)}
     return [by_id[case] for case in splits[0]["val"]]
 
 
@@ -67,15 +68,17 @@ def test_training_writes_whole_case_dice_and_the_decision(trained_fold, tiny_cac
         val_cases
     )
 
-    network, _, _ = load_model(trained_fold, "cpu", checkpoint="final")
+    network, _ = load_network(trained_fold, "cpu", checkpoint="final")
     learned = json.loads((trained_fold / "dataset.json").read_text())["learned_labels"]
-    settings = WindowSettings(patch_size=plan.patch_size, mirror=False)
+    settings = WindowSettings(mirror=False)
     before: dict[str, list[float]] = {}
     after: dict[str, list[float]] = {}
     for case in val_cases:
         image = np.load(case.folder / "image.npy")
         reference = np.load(case.folder / "label.npy")
-        probabilities = predict_probabilities([network], image, plan.num_classes, settings).numpy()
+        probabilities = predict_probabilities(
+            [network], image, plan.num_classes, plan.patch_size, settings
+        ).numpy()
         # As the predictor: the organs not learned from this modality count as background.
         unlearned = [c for c in range(1, plan.num_classes) if c not in learned[case.modality]]
         probabilities[0] += probabilities[unlearned].sum(0)
@@ -107,8 +110,8 @@ def test_training_writes_whole_case_dice_and_the_decision(trained_fold, tiny_cac
 
 
 def test_no_validation_case_writes_nothing(trained_fold, tiny_cache, tmp_path):
-    network, plan, _ = load_model(trained_fold, "cpu")
-    assert final_validation(tmp_path, network, plan, [], "cpu") is None
+    network, checkpoint = load_network(trained_fold, "cpu")
+    assert final_validation(tmp_path, network, checkpoint.plan, [], "cpu") is None
     assert list(tmp_path.iterdir()) == []
 
 

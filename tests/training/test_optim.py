@@ -93,3 +93,30 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     assert not optim.cpu_flags(str(skylake)) & optim.NATIVE_BF16_FLAGS
     assert "bf16" in optim.cpu_flags(str(arm)) & optim.NATIVE_BF16_FLAGS
     assert optim.cpu_flags(str(tmp_path / "missing")) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "environ, allowed",
+    [
+        ({}, True),
+        ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, False),  # the AVX2-only emulation: float32 training
+        ({"ONEDNN_MAX_CPU_ISA": "avx512_core"}, False),  # AVX-512 without bfloat16
+        ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, True),
+        ({"ONEDNN_MAX_CPU_ISA": "ALL", "ATEN_CPU_CAPABILITY": "avx2"}, False),
+        ({"ATEN_CPU_CAPABILITY": "avx512"}, True),
+    ],
+)
+def test_an_instruction_set_cap_below_bf16_keeps_training_in_float32(monkeypatch, environ, allowed):
+    assert optim.isa_allows_bf16(environ) is allowed
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    # On a CPU that has native bfloat16 (flags faked), the cap alone decides.
+    monkeypatch.setattr(optim, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    optim.cpu_has_native_bf16.cache_clear()
+    try:
+        assert autocast_dtype(torch.device("cpu"), amp=True) == (torch.bfloat16 if allowed else None)
+    finally:
+        optim.cpu_has_native_bf16.cache_clear()

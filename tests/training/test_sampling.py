@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from amoseg.training.dataset import find_cache, index_cases
+from amoseg.preprocessing.cache import PlanCache
+from amoseg.training.dataset import case_arrays, index_cases
 from amoseg.training.loader import BatchStream, PatchSource
 from amoseg.training.sampling import centred_start, draw_request, extract, random_start, start_range
 
@@ -33,10 +34,10 @@ def test_start_ranges_keep_the_patch_inside_or_the_image_inside_the_patch():
 
 def test_foreground_patches_centre_small_organs_as_often_as_large_ones(tiny_cache):
     plan, _, root = tiny_cache
-    cases = index_cases(find_cache(root, plan), plan)
+    cases = index_cases(PlanCache.open(root, plan), plan)
     ct = next(index for index, case in enumerate(cases) if case.case_id == "amos_0001")
     rng = np.random.default_rng(0)
-    label = np.load(cases[ct].folder / "label.npy")
+    label = np.asarray(case_arrays(cases[ct].folder).label)
     centres = Counter()
     patch = (8, 8, 8)
     for _ in range(1500):
@@ -51,7 +52,7 @@ def test_foreground_patches_centre_small_organs_as_often_as_large_ones(tiny_cach
 
 def test_partially_labelled_case_reports_its_annotated_organs(tiny_cache):
     plan, _, root = tiny_cache
-    cases = {case.case_id: case for case in index_cases(find_cache(root, plan), plan)}
+    cases = {case.case_id: case for case in index_cases(PlanCache.open(root, plan), plan)}
     assert cases["amos_0502"].annotated == (1, 2, 3, 6)
     assert cases["amos_0502"].annotated_mask().nonzero()[0].tolist() == [0, 1, 2, 3, 6]
     assert len(cases["amos_0001"].annotated) == 15
@@ -60,7 +61,7 @@ def test_partially_labelled_case_reports_its_annotated_organs(tiny_cache):
 def source(tiny_cache, **changes) -> PatchSource:
     plan, _, root = tiny_cache
     settings = dict(
-        cases=index_cases(find_cache(root, plan), plan),
+        cases=index_cases(PlanCache.open(root, plan), plan),
         patch_size=plan.patch_size,
         batch_size=2,
         num_classes=16,

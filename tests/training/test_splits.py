@@ -49,7 +49,7 @@ def test_fold_all_trains_on_everything_and_bad_folds_are_refused():
     with pytest.raises(AmosegError, match="does not exist"):
         fold_cases(splits[:3], "4")
     tiny = make_splits(cases(3, 1), seed=0)
-    with pytest.raises(AmosegError, match="--fold all"):
+    with pytest.raises(AmosegError, match="`fold` all"):
         fold_cases(tiny, "4")
 
 

@@ -1,14 +1,16 @@
-"""A whole (tiny) training run in-process: outputs, checkpoints, load_model, time budget, bad input."""
+"""A whole (tiny) training run in-process: outputs, checkpoints, load_network, time budget, bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import torch
 
 from amoseg import api, cli
-from amoseg.training.checkpoint import checkpoint_for_prediction, load_model, read_checkpoint, weights_digest
+from amoseg.model.checkpoint import checkpoint_for_prediction, load_network, read_checkpoint, weights_digest
+from amoseg.planning.plan import MeasuredStep
 from amoseg.training.config import TrainConfig
 from amoseg.training.log import read_log
 
@@ -50,21 +52,23 @@ def test_checkpoints_are_data_and_load_for_the_predictor(trained, tiny_cache):
     plan = tiny_cache[0]
     fold = output / "fold_0"
     stored = read_checkpoint(fold / "checkpoint_final.pt")  # torch.load(weights_only=True)
+    assert stored.name == "final" and stored.epoch == 2 and stored.iteration == 6
+    assert stored.config["epochs"] == 2 and stored.plan.plan_id == plan.plan_id
+    assert set(stored.rng) >= {"torch", "numpy", "python"} and isinstance(stored.rng["torch"], torch.Tensor)
+    raw = torch.load(fold / "checkpoint_final.pt", weights_only=True)
     assert (
-        stored["epoch"] == 2 and stored["config"]["epochs"] == 2 and stored["plan"]["plan_id"] == plan.plan_id
-    )
-    assert set(stored["rng"]) >= {"torch", "numpy", "python"} and isinstance(
-        stored["rng"]["torch"], torch.Tensor
+        raw["format"] == "amoseg-checkpoint" and raw["epoch"] == 2 and raw["plan"]["plan_id"] == plan.plan_id
     )
     assert checkpoint_for_prediction(fold) == fold / "checkpoint_final.pt"
     for where in (fold, output, fold / "checkpoint_best.pt"):
-        network, loaded_plan, metadata = load_model(where, "cpu")
-        assert loaded_plan.plan_id == plan.plan_id and not network.training
-        assert metadata["labels"]["6"] == "liver" and metadata["labels"]["0"] == "background"
+        network, checkpoint = load_network(where, "cpu")
+        assert checkpoint.plan.plan_id == plan.plan_id and not network.training
+        assert checkpoint.labels["6"] == "liver" and checkpoint.labels["0"] == "background"
+        assert not checkpoint.optimizer and not checkpoint.rng  # prediction carries no training state
     with torch.no_grad():
         logits = network(torch.zeros((1, 1, *plan.patch_size)))
     assert logits.shape == (1, 16, *plan.patch_size)
-    final, _, _ = load_model(fold, "cpu", checkpoint="final")
+    final, _ = load_network(fold, "cpu", checkpoint="final")
     assert weights_digest(final) == read_log(fold)[-1]["weights_sha256_by_rank"][0]
 
 
@@ -81,9 +85,9 @@ def test_a_time_budget_stops_training_and_still_writes_the_final_checkpoint(tiny
     assert result.stopped_by == "time budget" and result.epochs == 1 and 0 < result.iterations < 1000
     fold = tmp_path / "fold_all"
     assert (fold / "checkpoint_final.pt").is_file()
-    _, _, metadata = load_model(fold)
-    assert metadata["topology"]["res_block"] is True and metadata["fold"] == "all"
-    assert metadata["topology"]["single_conv_blocks"] is True
+    _, checkpoint = load_network(fold)
+    assert checkpoint.topology.res_block is True and checkpoint.fold == "all"
+    assert checkpoint.topology.single_conv_blocks is True
     again = train_tiny(tiny_cache, tmp_path, fold="all", resume=True)
     assert again.stopped_by == "already finished"
 
@@ -131,3 +135,18 @@ def test_an_existing_run_is_not_overwritten_without_resume(trained, tiny_cache, 
     code = cli.main(["train", str(root), "--plan", str(plans_json), "-o", str(output), "--epochs", "1"])
     error = capsys.readouterr().err
     assert code == 1 and "--resume" in error
+
+
+def test_steps_slower_than_the_plan_says_are_warned_of_once(tiny_cache, tmp_path, capsys):
+    plan, _, root = tiny_cache
+    # The same plan (measuring does not change its id, so the cache serves) sized on a machine that
+    # ran its step in a millisecond: every real step here is far slower.
+    measured = MeasuredStep(0.001, "float32", "a fast CPU", "AVX512", 2, 900.0)
+    slow_plan = tmp_path / "plans.json"
+    dataclasses.replace(plan, measured_step=measured).save(slow_plan)
+    api.train(preprocessed=root, plan=slow_plan, output=tmp_path / "run", epochs=2, iterations_per_epoch=2,
+              device="cpu", threads=1)  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.count("warning: training steps take") == 1, out
+    assert "against the plan's 0.00 s (0.00 s per step measured on a fast CPU (AVX512, 2 threads" in out
+    assert "plan again here (`amoseg plan DATASET --preset cpu -o plans.json`)" in out

@@ -7,10 +7,12 @@ table, shared by the Markdown and CSV writers) in the card's columns and organ o
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 from amoseg.data.statistics import StatisticsAccumulator
+from amoseg.errors import InputError
 from amoseg.labels import MODALITIES, ORGAN_BY_ID, ORGANS
 
 #: The card's intensity tables list organs in this order (its label table uses id order).
@@ -178,6 +180,22 @@ def card_tables(card: dict) -> dict[str, list[list[str]]]:
         )
     tables["labels"] = rows
     return tables
+
+
+def read_card(path: Path) -> dict:
+    """The ``stats.json`` content ``amoseg stats`` wrote, checked to render (``card_markdown``).
+
+    Raises:
+        InputError: unreadable, or not an amoseg dataset card.
+    """
+    from amoseg.atomic import read_json
+
+    card = read_json(path, "dataset card")
+    try:
+        card_markdown(card)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InputError(path, f"not an amoseg dataset card ({type(error).__name__}: {error})") from None
+    return card
 
 
 def card_markdown(card: dict) -> str:

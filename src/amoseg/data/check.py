@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amoseg.atomic import write_json
+from amoseg.atomic import read_json, write_json
 from amoseg.data.layout import Case, Dataset, Problem, discover
 from amoseg.errors import InputError
 from amoseg.io.sitk_io import read_header, read_image, read_label
@@ -61,6 +61,18 @@ class CheckReport:
             "warnings": len(self.warnings),
             "problems": [asdict(problem) for problem in self.problems],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CheckReport:
+        """Rebuild from ``to_dict``'s output (the counts and verdict follow from the problems).
+
+        Raises:
+            KeyError, TypeError, ValueError: a missing or malformed entry.
+        """
+        problems = tuple(Problem(**problem) for problem in data["problems"])
+        if any(problem.severity not in ("error", "warning") for problem in problems):
+            raise ValueError("a problem's severity is neither error nor warning")
+        return cls(dataset=str(data["dataset"]), cases_checked=int(data["cases_checked"]), problems=problems)
 
 
 def check_dataset(root: str | Path, workers: int | None = None, progress: bool = True) -> CheckReport:
@@ -245,6 +257,19 @@ def _check_all(cases: list[Case], dataset: Dataset, workers: int | None, progres
 
 def write_report(report: CheckReport, path: Path) -> None:
     write_json(path, report.to_dict())
+
+
+def read_report(path: Path) -> CheckReport:
+    """A report ``write_report`` wrote.
+
+    Raises:
+        InputError: unreadable, or not an amoseg check report.
+    """
+    data = read_json(path, "check report")
+    try:
+        return CheckReport.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise InputError(path, f"not an amoseg check report ({type(error).__name__}: {error})") from None
 
 
 def print_report(report: CheckReport) -> None:

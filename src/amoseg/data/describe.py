@@ -15,7 +15,7 @@ from pathlib import Path
 from amoseg.atomic import remove_stale_temporaries, write_json, write_text
 from amoseg.data.card import build_card, card_markdown, card_tables
 from amoseg.data.check import label_values, undeclared_labels
-from amoseg.data.fingerprint import build_fingerprint
+from amoseg.data.fingerprint import Fingerprint, build_fingerprint
 from amoseg.data.layout import Case, discover, require_outside
 from amoseg.data.statistics import MAX_FLOAT_VALUES, CaseStatistics, StatisticsAccumulator, case_statistics
 from amoseg.errors import AmosegError, InputError
@@ -119,21 +119,21 @@ def _format(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
-#: Plot files of ``amoseg.reporting.stats_plots`` (names without suffix), for cleaning up after a kill.
+#: Plot files of ``amoseg.data.plots`` (names without suffix), for cleaning up after a kill.
 _PLOT_NAMES = ("volumes", "intensity_ct", "intensity_mr", "spacing")
 
 
-def _write_outputs(output: Path, card: dict, fingerprint: dict, accumulator, plots: bool) -> None:
+def _write_outputs(output: Path, card: dict, fingerprint: Fingerprint, accumulator, plots: bool) -> None:
     output.mkdir(parents=True, exist_ok=True)
     # Hidden temporaries of a killed run; the folder may hold the user's files, so only ours go.
     remove_stale_temporaries(output, [*card_tables(card), *_PLOT_NAMES, "fingerprint", "stats"])
     for name, rows in card_tables(card).items():
         write_text(output / f"{name}.csv", _csv(rows))
     if plots:
-        from amoseg.reporting.stats_plots import plot_statistics
+        from amoseg.data.plots import plot_statistics
 
         plot_statistics(card, accumulator, output)
-    write_json(output / "fingerprint.json", fingerprint)
+    fingerprint.save(output)
     write_text(output / "stats.md", card_markdown(card))
     # Written last: a stats.json present means the run finished.
     write_json(output / "stats.json", card)

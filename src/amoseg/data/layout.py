@@ -34,6 +34,9 @@ from amoseg.labels import (
     parse_modality,
 )
 
+#: The file that describes a dataset folder: labels, modality, and optionally its case lists.
+DATASET_JSON = "dataset.json"
+
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
 _FOLDERS: dict[Split, tuple[str, str]] = {
@@ -130,7 +133,7 @@ def discover(root: str | Path, modality: Modality | None = None) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "dataset folder not found")
-    meta = _read_dataset_json(root)
+    meta = read_dataset_json(root)
     problems: list[Problem] = []
     labels = _declared_labels(root, meta)
     annotated = _annotated_labels(root, meta, labels)
@@ -184,7 +187,7 @@ def discover(root: str | Path, modality: Modality | None = None) -> Dataset:
         annotated_labels=annotated,
         cases=tuple(cases),
         problems=tuple(problems),
-        has_dataset_json=(root / "dataset.json").is_file(),
+        has_dataset_json=(root / DATASET_JSON).is_file(),
         modality=dataset_modality,
     )
 
@@ -202,6 +205,19 @@ def resolve_modality(
     return modality_from_name(case_id, dataset_modality)
 
 
+def find_dataset_json(folder: str | Path) -> Path | None:
+    """The ``dataset.json`` in ``folder`` or, failing that, in its parent; None when neither has one.
+
+    Images and labels lie one level below the dataset folder (``imagesTs``, ``labelsTr``), so a folder
+    of them finds its dataset's description, and so does the dataset folder itself.
+    """
+    folder = Path(folder)
+    for root in (folder, folder.parent):
+        if (root / DATASET_JSON).is_file():
+            return root / DATASET_JSON
+    return None
+
+
 def require_outside(dataset_root: str | Path, path: str | Path, what: str) -> None:
     """Refuse an output that lies in the dataset folder (links resolved): inputs are never modified.
 
@@ -212,11 +228,16 @@ def require_outside(dataset_root: str | Path, path: str | Path, what: str) -> No
         raise InputError(path, f"{what} would be inside the dataset folder; inputs are never modified")
 
 
-def _read_dataset_json(root: Path) -> dict[str, Any]:
-    path = root / "dataset.json"
+def read_dataset_json(root: Path) -> dict[str, Any]:
+    """A dataset folder's ``dataset.json`` as read (no case discovered); {} when it has none.
+
+    Raises:
+        InputError: unreadable, or not a JSON object.
+    """
+    path = Path(root) / DATASET_JSON
     if not path.is_file():
         return {}
-    meta = read_json(path, "dataset.json")
+    meta = read_json(path, DATASET_JSON)
     if not isinstance(meta, dict):
         raise InputError(path, "must hold a JSON object")
     return meta
@@ -228,7 +249,7 @@ def _declared_labels(root: Path, meta: dict[str, Any]) -> dict[int, str]:
     if raw is None:
         return {organ.id: organ.name for organ in ORGANS}
     if not isinstance(raw, dict):
-        raise InputError(root / "dataset.json", '"labels" must be an object')
+        raise InputError(root / DATASET_JSON, '"labels" must be an object')
     labels: dict[int, str] = {}
     for key, value in raw.items():
         label_id, name = (int(value), key) if _is_int(value) else (_to_int(root, key), str(value))
@@ -238,11 +259,11 @@ def _declared_labels(root: Path, meta: dict[str, Any]) -> dict[int, str]:
             organ = organ_from_name(name)
         except KeyError:
             raise InputError(
-                root / "dataset.json", f"label {name!r} ({label_id}) is not an AMOS organ"
+                root / DATASET_JSON, f"label {name!r} ({label_id}) is not an AMOS organ"
             ) from None
         if organ.id != label_id:
             raise InputError(
-                root / "dataset.json",
+                root / DATASET_JSON,
                 f"label {name!r} has id {label_id}, but AMOS uses {organ.id} for {organ.name}",
             )
         labels[label_id] = organ.name
@@ -254,11 +275,11 @@ def _annotated_labels(root: Path, meta: dict[str, Any], labels: dict[int, str]) 
     if raw is None:
         return tuple(labels)
     if not isinstance(raw, list) or not all(_is_int(value) for value in raw):
-        raise InputError(root / "dataset.json", '"annotated_labels" must be a list of label ids')
+        raise InputError(root / DATASET_JSON, '"annotated_labels" must be a list of label ids')
     ids = tuple(sorted(int(value) for value in raw))
     unknown = [label_id for label_id in ids if label_id not in labels or not 1 <= label_id <= MAX_LABEL]
     if unknown:
-        raise InputError(root / "dataset.json", f'"annotated_labels" has undeclared ids {unknown}')
+        raise InputError(root / DATASET_JSON, f'"annotated_labels" has undeclared ids {unknown}')
     return ids
 
 
@@ -267,16 +288,16 @@ def _dataset_modality(root: Path, meta: dict[str, Any]) -> Modality | None:
     if not channels:
         return None
     if not isinstance(channels, dict):
-        raise InputError(root / "dataset.json", '"channel_names" must be an object like {"0": "CT"}')
+        raise InputError(root / DATASET_JSON, '"channel_names" must be an object like {"0": "CT"}')
     if len(channels) != 1:
         raise InputError(
-            root / "dataset.json",
+            root / DATASET_JSON,
             f"declares {len(channels)} channels; AMOS tasks take one modality per input",
         )
     try:
         return parse_modality(str(next(iter(channels.values()))))
     except ValueError as error:
-        raise InputError(root / "dataset.json", str(error)) from None
+        raise InputError(root / DATASET_JSON, str(error)) from None
 
 
 def _case_modalities(root: Path, meta: dict[str, Any]) -> dict[str, Modality]:
@@ -284,7 +305,7 @@ def _case_modalities(root: Path, meta: dict[str, Any]) -> dict[str, Modality]:
     try:
         return {str(case): parse_modality(str(value)) for case, value in raw.items()}
     except (AttributeError, ValueError) as error:
-        raise InputError(root / "dataset.json", f'"case_modalities": {error}') from None
+        raise InputError(root / DATASET_JSON, f'"case_modalities": {error}') from None
 
 
 def _has_lists(meta: dict[str, Any]) -> bool:
@@ -299,12 +320,12 @@ def _listed_entries(root: Path, meta: dict[str, Any], problems: list[Problem]) -
     for split, key in _LIST_KEYS.items():
         items = meta.get(key) or []
         if not isinstance(items, list):
-            raise InputError(root / "dataset.json", f'"{key}" must be a list')
+            raise InputError(root / DATASET_JSON, f'"{key}" must be a list')
         for index, item in enumerate(items):
             where = f'"{key}"[{index}]'
             image_text, label_text, modality_text = _entry_fields(item)
             if image_text is None:
-                problems.append(Problem("error", "", "dataset.json", f"{where} has no image path"))
+                problems.append(Problem("error", "", DATASET_JSON, f"{where} has no image path"))
                 continue
             image = _inside(root, image_text, where, problems)
             label = _inside(root, label_text, where, problems) if label_text else None
@@ -315,14 +336,14 @@ def _listed_entries(root: Path, meta: dict[str, Any], problems: list[Problem]) -
             case_id = split_channels([stem], [label_id] if label_id else [])[stem][0]
             if label_id and label_id != case_id:
                 problems.append(
-                    Problem("warning", case_id, "dataset.json", f"{where}: label is named {label_id}")
+                    Problem("warning", case_id, DATASET_JSON, f"{where}: label is named {label_id}")
                 )
             modality = None
             if modality_text:
                 try:
                     modality = parse_modality(modality_text)
                 except ValueError as error:
-                    problems.append(Problem("error", case_id, "dataset.json", f"{where}: {error}"))
+                    problems.append(Problem("error", case_id, DATASET_JSON, f"{where}: {error}"))
             for path in (image, label):
                 if path is not None and not path.exists():
                     problems.append(
@@ -353,12 +374,12 @@ def _inside(root: Path, text: str, where: str, problems: list[Problem]) -> Path 
     """Resolve a dataset.json path, refusing absolute paths and paths that leave the dataset folder."""
     relative = Path(text)
     if relative.is_absolute():
-        problems.append(Problem("error", "", "dataset.json", f"{where}: absolute path {text!r} refused"))
+        problems.append(Problem("error", "", DATASET_JSON, f"{where}: absolute path {text!r} refused"))
         return None
     path = (root / relative).resolve()
     if not path.is_relative_to(root.resolve()):
         problems.append(
-            Problem("error", "", "dataset.json", f"{where}: path {text!r} points outside the dataset folder")
+            Problem("error", "", DATASET_JSON, f"{where}: path {text!r} points outside the dataset folder")
         )
         return None
     return root / relative
@@ -426,6 +447,4 @@ def _to_int(root: Path, text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise InputError(
-            root / "dataset.json", f'"labels" key {text!r} is neither a name nor an id'
-        ) from None
+        raise InputError(root / DATASET_JSON, f'"labels" key {text!r} is neither a name nor an id') from None

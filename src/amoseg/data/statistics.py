@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from amoseg.io.boxes import mask_box
 from amoseg.io.image import Image, LabelMap
+from amoseg.io.orientation import canonical_reorientation
 from amoseg.labels import MAX_LABEL, Modality
 
 #: Integer intensities in this range are histogrammed densely (covers int16 and uint16 images).
@@ -49,6 +51,8 @@ class CaseStatistics:
 
     Attributes:
         spacing_mm, shape: in array axis order (x, y, z).
+        axis_permutation: canonical axis k is array axis ``axis_permutation[k]``
+            (``amoseg.io.orientation.canonical_reorientation`` of the image's direction).
         cropped_shape: shape of the bounding box of the non-zero image voxels (nnU-Net's crop).
         organ_voxels: voxels per label id 1..15 (index 0 unused); None for cases without a label.
         intensity: per organ id present, its intensities; empty without a label.
@@ -64,6 +68,7 @@ class CaseStatistics:
     organ_voxels: tuple[int, ...] | None
     intensity: dict[int, OrganIntensity] = field(default_factory=dict)
     file_format: str = ""
+    axis_permutation: tuple[int, int, int] = (0, 1, 2)
 
 
 def case_statistics(
@@ -107,19 +112,15 @@ def case_statistics(
         organ_voxels=organ_voxels,
         intensity=intensity,
         file_format=file_format,
+        axis_permutation=canonical_reorientation(image.geometry.direction).permutation,
     )
 
 
 def _nonzero_shape(array: np.ndarray) -> tuple[int, int, int]:
-    mask = array != 0
-    if not mask.any():
+    box = mask_box(array != 0)
+    if box is None:
         return (0, 0, 0)
-    extents = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=other))
-        extents.append(int(hits[-1] - hits[0] + 1))
-    return tuple(extents)
+    return tuple(int(part.stop - part.start) for part in box)
 
 
 def _organ_intensities(
@@ -286,6 +287,7 @@ class StatisticsAccumulator:
                 annotated_labels=stats.annotated_labels,
                 organ_voxels=stats.organ_voxels,
                 file_format=stats.file_format,
+                axis_permutation=stats.axis_permutation,
             )
         )
 

@@ -68,7 +68,7 @@ def evaluate_case(
 
     Args:
         pred: predicted label map (file or ``LabelMap``); None scores an empty prediction (a missing
-            prediction with ``--allow-missing``).
+            prediction with ``allow_missing``).
         ref: reference label map (file or ``LabelMap``); its header gives the spacing.
         labels: organ ids to score (default: all 15); only organs annotated in the reference belong here.
         tolerance_mm: NSD tolerance in mm for every organ (default 1.0).

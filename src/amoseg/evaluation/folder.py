@@ -105,19 +105,18 @@ def evaluate_folder(
 
 def reference_info(ref: Path) -> ReferenceInfo:
     """Read the dataset.json in REF or its parent (for a file: its folder or that folder's parent)."""
-    from amoseg.data.layout import discover
+    from amoseg.data.layout import discover, find_dataset_json
 
-    folder = ref if ref.is_dir() else ref.parent
-    for root in (folder, folder.parent):
-        if (root / "dataset.json").is_file():
-            dataset = discover(root)
-            return ReferenceInfo(
-                dataset_json=root / "dataset.json",
-                annotated_labels=dataset.annotated_labels,
-                modalities={case.case_id: case.modality for case in dataset.cases},
-                dataset_modality=dataset.modality,
-            )
-    return ReferenceInfo(dataset_json=None, annotated_labels=None, modalities={})
+    found = find_dataset_json(ref if ref.is_dir() else ref.parent)
+    if found is None:
+        return ReferenceInfo(dataset_json=None, annotated_labels=None, modalities={})
+    dataset = discover(found.parent)
+    return ReferenceInfo(
+        dataset_json=found,
+        annotated_labels=dataset.annotated_labels,
+        modalities={case.case_id: case.modality for case in dataset.cases},
+        dataset_modality=dataset.modality,
+    )
 
 
 def plan_cases(
@@ -191,13 +190,13 @@ def plan_cases(
         problems.insert(
             0,
             f"{pred}: no prediction for case {missing[0]} (reference {references[missing[0]]}); add it, "
-            "or pass --allow-missing to score it as empty",
+            "or pass `allow_missing` to score it as empty",
         )
     elif missing:
         problems.insert(
             0,
             f"{pred}: no prediction for {len(missing)} reference cases ({_few(missing)}); add them, or pass "
-            "--allow-missing to score them as empty",
+            "`allow_missing` to score them as empty",
         )
     unmatched = tuple(sorted(set(predictions) - set(references)))
     return plans, unmatched, problems

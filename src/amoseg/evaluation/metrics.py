@@ -21,9 +21,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from amoseg.evaluation.surface import Spacing, padding_voxels, surface_overlap
+from amoseg.io.boxes import label_boxes, mask_box
 from amoseg.labels import MAX_LABEL
 
 Box = tuple[slice, slice, slice]
@@ -224,16 +224,11 @@ def _score_organ(
 
 def _label_boxes(labels: np.ndarray) -> list[Box | None]:
     """Bounding box of every label 1..15 in one pass (None where absent)."""
-    # find_objects walks memory in C order; a [x, y, z] view of a SimpleITK array is Fortran-ordered,
-    # so search its transpose (a free view) and turn the boxes back.
-    if labels.flags.f_contiguous and not labels.flags.c_contiguous:
-        boxes = ndimage.find_objects(labels.T, max_label=MAX_LABEL)
-        return [None if box is None else box[::-1] for box in boxes]
-    return list(ndimage.find_objects(labels, max_label=MAX_LABEL))
+    return label_boxes(labels, MAX_LABEL)
 
 
 def _box(mask: np.ndarray) -> Box | None:
-    return _label_boxes(mask.view(np.uint8))[0]
+    return mask_box(mask)
 
 
 def _union(first: Box | None, second: Box | None) -> Box:

@@ -6,8 +6,9 @@ so an output voxel's probabilities are a convex combination of the 2 x 2 x 2 pla
 it: where those eight share one argmax, the output voxel has it too, exactly. Such voxels, most of any
 organ and of the background, take the plan-space argmax by index lookup; only the voxels whose eight
 neighbours disagree (a band along organ boundaries) are interpolated, all classes, in chunks. Then the
-crop is undone (background outside the body box) and the reorientation reversed, so the result has
-exactly the input's size, spacing, origin and direction.
+crop is undone (background outside the body box) and the reorientation reversed
+(``amoseg.preprocessing.case.to_original_grid``), so the result has exactly the input's size, spacing,
+origin and direction, in the I/O convention's memory order (``amoseg.io.image``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from amoseg.io.image import LabelMap
-from amoseg.preprocessing.crop import uncrop
-from amoseg.preprocessing.orientation import undo_reorient_array
+from amoseg.preprocessing.case import to_original_grid
 from amoseg.preprocessing.properties import CaseProperties
 from amoseg.preprocessing.resample import axis_taps, resample_image
 
@@ -45,9 +45,7 @@ def probabilities_to_label(probabilities, properties: CaseProperties) -> LabelMa
         cropped = _argmax(probabilities).cpu().numpy()
     else:
         cropped = resampled_argmax(probabilities, target)
-    canonical = uncrop(cropped, properties.crop_box, properties.reoriented_shape)
-    array = np.ascontiguousarray(undo_reorient_array(canonical, properties.reorientation))
-    return LabelMap(array, properties.original_geometry)
+    return LabelMap(to_original_grid(cropped, properties), properties.original_geometry)
 
 
 def resampled_argmax(probabilities, target: tuple[int, int, int]) -> np.ndarray:
@@ -160,13 +158,7 @@ def probabilities_on_original_grid(probabilities, properties: CaseProperties) ->
     for class_id in range(probabilities.shape[0]):
         scores = probabilities[class_id].cpu().numpy()
         if tuple(scores.shape) != target:
-            scores = resample_image(scores, target, PROBABILITY_KERNELS).numpy()
+            scores = resample_image(scores, target, PROBABILITY_KERNELS)
         fill = 1.0 if class_id == 0 else 0.0
-        canonical = uncrop(
-            np.clip(scores, 0, 1).astype(np.float16),
-            properties.crop_box,
-            properties.reoriented_shape,
-            fill=fill,
-        )
-        channels.append(np.ascontiguousarray(undo_reorient_array(canonical, properties.reorientation)))
+        channels.append(to_original_grid(np.clip(scores, 0, 1).astype(np.float16), properties, fill=fill))
     return np.stack(channels)

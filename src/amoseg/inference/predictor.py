@@ -1,116 +1,104 @@
-"""Sliding-window prediction in plan space: Gaussian-weighted windows, mirroring, fold averaging.
+"""One image through the model: preprocess, predict in plan space, export to the input's grid.
 
-Works on a preprocessed image (float32 [x, y, z], plan space) and returns class probabilities
-(C, x, y, z) on the same grid. Several windows go through the network per forward pass; mirroring
-test-time augmentation averages the predictions of every combination of flips over the axes the model
-was trained to be mirrored along (none by default: one pass; 8 for all three axes, as nnU-Net's); several
-networks (folds) are averaged with equal weight.
+``predict_image`` takes and returns in-memory images, so the Python API works without files.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from amoseg.inference.sliding_window import gaussian_importance, padding, window_slices, window_starts
-
-
-def mirror_combinations(axes: Sequence[int]) -> tuple[tuple[int, ...], ...]:
-    """Every subset of ``axes``, the identity first: the flips test-time augmentation averages."""
-    axes = tuple(sorted(axes))
-    return tuple(
-        combination for size in range(len(axes) + 1) for combination in itertools.combinations(axes, size)
-    )
+from amoseg.inference.export import probabilities_on_original_grid, probabilities_to_label
+from amoseg.inference.postprocess import keep_largest
+from amoseg.inference.windows import WindowSettings, predict_probabilities
+from amoseg.io.image import Image, LabelMap
+from amoseg.labels import Modality
+from amoseg.model.loading import Model
+from amoseg.model.organs import fold_into_background, output_organs
 
 
 @dataclass(frozen=True)
-class WindowSettings:
-    """How the volume is tiled and augmented.
+class PredictOptions:
+    """Choices for prediction.
 
     Attributes:
-        patch_size: window (x, y, z) in voxels; the plan's training patch.
-        step: largest distance between window starts, as a fraction of the patch (0.5 = half overlap).
-        mirror: average over the flips of each window along ``mirror_axes`` (test-time augmentation).
-        mirror_axes: the axes the model was trained to be mirrored along (its ``TrainConfig``).
-        windows_per_batch: windows per forward pass.
-        autocast_dtype: "bfloat16" to run the network under autocast, or None for float32.
+        windows: window step, mirroring test-time augmentation (along the axes the model was trained
+            to be mirrored along), windows per forward pass and autocast.
+        device: torch device ("cpu", "cuda", "mps").
+        keep_probabilities: also return the softmax on the input grid (float16).
+        postprocess: keep only the largest component of the organs the model's postprocessing chose
+            (``Model.largest_component``); False writes the argmax as it is.
+        cross_modality: also write organs the model learned from the other modality only
+            (``amoseg.model.organs``); organs it never learned are background whatever this says.
     """
 
-    patch_size: tuple[int, int, int]
-    step: float = 0.5
-    mirror: bool = True
-    mirror_axes: tuple[int, ...] = (0, 1, 2)
-    windows_per_batch: int = 2
-    autocast_dtype: str | None = None
+    windows: WindowSettings = field(default_factory=WindowSettings)
+    device: str = "cpu"
+    keep_probabilities: bool = False
+    postprocess: bool = True
+    cross_modality: bool = False
 
 
-def predict_probabilities(
-    networks: Sequence, image: np.ndarray, num_classes: int, settings: WindowSettings, device="cpu"
-):
-    """Class probabilities for every voxel of a plan-space image.
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """A predicted label map on the input's grid, optional probabilities, where the time went, and the
+    organ ids it could hold (learned for its modality, and asked for)."""
+
+    label: LabelMap
+    probabilities: np.ndarray | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    organs: tuple[int, ...] = ()
+
+
+def predict_image(
+    image: Image, model: Model, modality: Modality, options: PredictOptions = PredictOptions()
+) -> Prediction:
+    """Segment one image with a model (all its folds averaged).
 
     Args:
-        networks: torch modules mapping (B, 1, x, y, z) to logits (B, C, x, y, z); one per fold.
-        image: float32 array [x, y, z], normalized.
-        num_classes: C, background included.
-        settings: tiling and augmentation.
-        device: torch device for the networks and the accumulators.
+        image: the input, any orientation and spacing.
+        model: loaded networks and their plan.
+        modality: CT or MR; chooses the normalization.
+        options: tiling, augmentation and device.
 
     Returns:
-        float32 torch tensor (C, x, y, z) on ``device``; each voxel's probabilities sum to one.
+        the label map with exactly ``image.geometry``.
     """
-    import torch
+    from amoseg.preprocessing import preprocess_case
 
-    device = torch.device(device)
-    pads = padding(tuple(image.shape), settings.patch_size)
-    volume = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
-    if any(before or after for before, after in pads):
-        # F.pad takes widths from the last axis backwards.
-        flat = [width for pair in reversed(pads) for width in pair]
-        volume = torch.nn.functional.pad(volume[None, None], flat, value=float(volume.min()))[0, 0]
-    shape = tuple(volume.shape)
-    weights = torch.from_numpy(gaussian_importance(settings.patch_size)).to(device)
-    total = torch.zeros((num_classes, *shape), dtype=torch.float32, device=device)
-    coverage = torch.zeros(shape, dtype=torch.float32, device=device)
-    starts = window_starts(shape, settings.patch_size, settings.step)
-    for batch_start in range(0, len(starts), settings.windows_per_batch):
-        batch = [
-            window_slices(start, settings.patch_size)
-            for start in starts[batch_start : batch_start + settings.windows_per_batch]
-        ]
-        patches = torch.stack([volume[box] for box in batch])[:, None]
-        probabilities = _ensemble(networks, patches, settings)
-        for index, box in enumerate(batch):
-            total[(slice(None), *box)] += probabilities[index] * weights
-            coverage[box] += weights
-    total /= coverage
-    crop = tuple(slice(before, size - after) for (before, after), size in zip(pads, shape, strict=True))
-    return total[(slice(None), *crop)]
-
-
-def _ensemble(networks: Sequence, patches, settings: WindowSettings):
-    """Mean softmax over networks and flips for a batch of windows (B, 1, x, y, z) -> (B, C, x, y, z)."""
-    import torch
-
-    flips = mirror_combinations(settings.mirror_axes if settings.mirror else ())
-    mean = None
-    autocast = (
-        torch.autocast(device_type=patches.device.type, dtype=torch.bfloat16)
-        if settings.autocast_dtype == "bfloat16"
-        else contextlib.nullcontext()
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    case = preprocess_case(image, None, modality, model.plan)
+    seconds["preprocess"] = time.perf_counter() - start
+    start = time.perf_counter()
+    probabilities = predict_probabilities(
+        model.networks,
+        case.image,
+        model.plan.num_classes,
+        model.plan.patch_size,
+        options.windows,
+        options.device,
+        mirror_axes=model.mirror_axes,
     )
-    with torch.inference_mode(), autocast:
-        for network in networks:
-            for axes in flips:
-                dims = [axis + 2 for axis in axes]
-                flipped = torch.flip(patches, dims) if dims else patches
-                logits = network(flipped)
-                probabilities = torch.softmax(logits.float(), dim=1)
-                if dims:
-                    probabilities = torch.flip(probabilities, dims)
-                mean = probabilities if mean is None else mean.add_(probabilities)
-    return mean / (len(networks) * len(flips))
+    seconds["network"] = time.perf_counter() - start
+    start = time.perf_counter()
+    learned = output_organs(model.labels, model.learned, modality, options.cross_modality)
+    probabilities = fold_into_background(probabilities, learned)
+    label = probabilities_to_label(probabilities, case.properties)
+    largest = [organ for organ in model.largest_component if organ in learned]
+    if options.postprocess and largest:
+        # On the output grid, so the components are those of the label map that is written.
+        label = LabelMap(keep_largest(label.array, largest), label.geometry)
+    organs = learned if model.keep is None else tuple(organ for organ in learned if organ in model.keep)
+    if model.keep is not None:
+        # After the argmax: an organ left out does not hand its voxels to a neighbour that is kept.
+        label = LabelMap(
+            np.where(np.isin(label.array, organs), label.array, 0).astype(np.uint8), label.geometry
+        )
+    on_grid = (
+        probabilities_on_original_grid(probabilities, case.properties) if options.keep_probabilities else None
+    )
+    seconds["export"] = time.perf_counter() - start
+    return Prediction(label=label, probabilities=on_grid, seconds=seconds, organs=organs)

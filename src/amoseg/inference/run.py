@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from amoseg.atomic import write_atomic, write_json
-from amoseg.errors import AmosegError, InputError
-from amoseg.inference.case import Prediction, PredictOptions, predict_image
-from amoseg.inference.model import Model
+from amoseg.errors import AmosegError, AmosegWarning, InputError
+from amoseg.inference.predictor import Prediction, PredictOptions, predict_image
 from amoseg.io.image import Image
 from amoseg.labels import Modality, parse_modality
+from amoseg.model.loading import Model
 
 
 @dataclass(frozen=True)
@@ -141,23 +142,24 @@ def _modality(modality: str | None) -> Modality | None:
     try:
         return parse_modality(modality)
     except ValueError as error:
-        raise AmosegError(f"--modality: {error}") from None
+        raise AmosegError(f"`modality`: {error}") from None
 
 
 def _declarations(folder: Path) -> Callable[[str], Modality | None]:
     """Case id -> the modality a dataset.json beside or above the inputs declares for it, else AMOS's
     id rule, else None. The dataset.json is read once for all the cases of a run."""
-    from amoseg.data.layout import discover, resolve_modality
+    from amoseg.data.layout import discover, find_dataset_json, resolve_modality
 
-    for root in (folder, folder.parent):
-        if (root / "dataset.json").is_file():
-            try:
-                dataset = discover(root)
-            except InputError:
-                break
-            listed = {case.case_id: case.modality for case in dataset.cases}
-            return lambda case_id: listed.get(case_id) or resolve_modality(case_id, dataset.modality)
-    return lambda case_id: resolve_modality(case_id, None)
+    found = find_dataset_json(folder)
+    try:
+        dataset = discover(found.parent) if found is not None else None
+    except InputError:
+        # An unreadable dataset.json only loses its declarations: the id rule and the image decide.
+        dataset = None
+    if dataset is None:
+        return lambda case_id: resolve_modality(case_id, None)
+    listed = {case.case_id: case.modality for case in dataset.cases}
+    return lambda case_id: listed.get(case_id) or resolve_modality(case_id, dataset.modality)
 
 
 def decide_modality(job: Job, image: Image) -> tuple[Modality, str]:
@@ -177,7 +179,7 @@ def decide_modality(job: Job, image: Image) -> tuple[Modality, str]:
         raise InputError(
             job.source,
             f"cannot tell CT from MR: the name is not an AMOS id, no dataset.json declares it, and the "
-            f"{decision.reason}; pass --modality CT or MR",
+            f"{decision.reason}; pass `modality` CT or MR",
         )
     return decision.modality, f"{job.case_id}: {decision.modality}, because its {decision.reason}"
 
@@ -217,7 +219,7 @@ def predict_jobs(
             prediction = predict_image(image, model, modality, options)
             unlearned = [organ for organ in model.keep or () if organ not in prediction.organs]
             if unlearned and progress:
-                print(_not_written_line(job, unlearned, model))
+                warnings.warn(_not_written_line(job, unlearned, model), AmosegWarning, stacklevel=2)
             writing.append(pool.submit(write_outputs, job, image, prediction, model, extras))
             records.append(
                 {
@@ -235,7 +237,7 @@ def predict_jobs(
 
 
 def _not_written_line(job: Job, organs: list[int], model: Model) -> str:
-    """The warning for organs asked for (``--organs``) that this input's modality did not teach."""
+    """The warning for organs asked for (``organs``) that this input's modality did not teach."""
     from amoseg.labels import organ_name
 
     sources = {
@@ -246,8 +248,8 @@ def _not_written_line(job: Job, organs: list[int], model: Model) -> str:
         f"{organ_name(organ)} (learned from {' and '.join(sources[organ])} only)" for organ in organs
     )
     return (
-        f"warning: {job.case_id}: {named} not written: the model did not learn it from {job.modality}; "
-        "--cross-modality writes it"
+        f"{job.case_id}: {named} not written: the model did not learn it from {job.modality}; "
+        "`cross_modality` writes it"
     )
 
 
@@ -324,7 +326,7 @@ def write_outputs(job: Job, image: Image, prediction: Prediction, model: Model, 
             lambda temporary: _save_probabilities(temporary, prediction),
         )
     if extras.preview:
-        from amoseg.reporting.preview import save_preview
+        from amoseg.plotting.preview import save_preview
 
         save_preview(
             image,

@@ -1,9 +1,23 @@
-"""In-memory images: an array plus its geometry, in one axis order used everywhere.
+"""In-memory images: an array plus its geometry, in one array convention used everywhere.
 
-Axis order: arrays are indexed ``[x, y, z]`` (ITK index order, NIfTI voxel order ``[i, j, k]``), so
-``shape``, ``spacing`` and the columns of ``direction`` all refer to the same axes, and the dataset
-card's (x, y, z) tables read straight off them. Conversion from SimpleITK's ``[z, y, x]`` arrays
-happens in ``amoseg.io.sitk_io`` and nowhere else.
+The convention, for every volume that crosses the I/O boundary (what the readers return, what the
+writers take, what the predictor hands back):
+
+- type: a numpy array. torch enters only at the network and inside resampling, and never leaves the
+  function that uses it: a function returns the type it takes.
+- axis order: ``[x, y, z]`` (ITK index order, NIfTI voxel order ``[i, j, k]``), so ``shape``,
+  ``spacing`` and the columns of ``direction`` all refer to the same axes, and the dataset card's
+  (x, y, z) tables read straight off them.
+- memory order: Fortran order of ``[x, y, z]`` (x varies fastest). That is exactly SimpleITK's
+  C-ordered ``[z, y, x]`` buffer and a file's voxel order, seen through ``.T``: a volume is read into
+  it and written from it without a copy. Conversion from and to SimpleITK happens in
+  ``amoseg.io.sitk_io`` and nowhere else. Code that builds a volume for the original grid allocates
+  it in this order (``amoseg.preprocessing.case.to_original_grid``).
+
+Functions accept any strides (views: reoriented, cropped, flipped) and say so where it matters for
+speed; ``amoseg.io.boxes.label_boxes`` finds bounding boxes in memory order whatever the order.
+Plan space is the exception, by design: the preprocessing cache and the network's input are C order
+(``amoseg.preprocessing.cache``), what torch and patch reads want.
 
 World coordinates are ITK's LPS, in millimetres: ``world = origin + direction @ (spacing * index)``.
 """

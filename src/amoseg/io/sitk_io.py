@@ -133,7 +133,8 @@ def write_image(image: Image | LabelMap, path: str | Path, compress: bool = True
         array = array.astype(np.uint8, copy=False)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
-    # [x, y, z] -> SimpleITK's [z, y, x]; .T of a Fortran-ordered array is a C-ordered view, no copy.
+    # [x, y, z] -> SimpleITK's [z, y, x]: for an array in the I/O convention (Fortran order,
+    # amoseg.io.image) .T is a C-ordered view and nothing is copied here; any other order costs a copy.
     voxels = np.ascontiguousarray(array.T)
     itk_image = sitk.GetImageFromArray(voxels, isVector=False)
     geometry = image.geometry

@@ -1,11 +1,10 @@
 """Planning: fingerprint -> plan (target spacing, normalization per modality, network, patch, batch).
 
-Importing this package loads neither torch nor MONAI; ``build_network`` and ``measure_step`` do, when
-called.
+Importing this package loads neither torch nor MONAI. The network a plan describes is built by
+``amoseg.model.network.build_network``.
 """
 
 from amoseg.planning.dataset import plan_dataset
-from amoseg.planning.network import StepMeasurement, build_network, measure_step
 from amoseg.planning.plan import PRESETS, NetworkTopology, NormalizationScheme, Plan, ResamplingScheme
 from amoseg.planning.planner import make_plan
 
@@ -15,9 +14,6 @@ __all__ = [
     "NormalizationScheme",
     "Plan",
     "ResamplingScheme",
-    "StepMeasurement",
-    "build_network",
     "make_plan",
-    "measure_step",
     "plan_dataset",
 ]

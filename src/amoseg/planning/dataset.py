@@ -1,17 +1,20 @@
-"""``amoseg plan``: read (or compute) a dataset's fingerprint, plan, and write ``plans.json``."""
+"""``amoseg plan``: read a dataset's fingerprint, plan, and write ``plans.json``.
+
+Planning reads the fingerprint only (``amoseg.data.fingerprint.Fingerprint``), never an image: each
+case's orientation was recorded by ``amoseg stats``. Computing a missing fingerprint is the caller's
+choice (``compute_fingerprint``), so this stage does not run the stage before it.
+"""
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from pathlib import Path
 
-from amoseg.atomic import read_json
-from amoseg.data.layout import require_outside
-from amoseg.errors import AmosegError, InputError
-from amoseg.planning.plan import PLANS_FILE, Plan
-from amoseg.planning.planner import check_preset, make_plan
-
-FINGERPRINT_FILE = "fingerprint.json"
+from amoseg.data.fingerprint import Fingerprint, fingerprint_path
+from amoseg.data.layout import discover, require_outside
+from amoseg.errors import InputError
+from amoseg.planning.plan import PLANS_FILE, MeasuredStep, Plan
+from amoseg.planning.planner import PRESET_SETTINGS, check_preset, make_plan, size_by_measurement
 
 
 def plan_dataset(
@@ -22,8 +25,8 @@ def plan_dataset(
     stats: str | Path | None = None,
     gpu_memory_gb: float | None = None,
     cpu_step_seconds: float | None = None,
-    workers: int | None = None,
-    progress: bool = True,
+    compute_fingerprint: Callable[[Path, Path], None] | None = None,
+    measure: Callable[[Plan], MeasuredStep] | None = None,
 ) -> Plan:
     """Plan a dataset and write the plan to ``output``.
 
@@ -32,15 +35,19 @@ def plan_dataset(
         preset: fullres, fast or cpu.
         output: the plans.json to write, or an existing folder to write ``plans.json`` into.
         stats: folder holding ``fingerprint.json`` from ``amoseg stats``; default ``stats/`` beside
-            ``output``. When the fingerprint is missing it is computed there first (no plots).
+            ``output``.
         gpu_memory_gb: GPU memory budget (GPU presets; default 8).
         cpu_step_seconds: seconds per training step on 2 cores (cpu preset; default 0.4).
-        workers: processes for computing a missing fingerprint.
-        progress: progress bar while computing a missing fingerprint.
+        compute_fingerprint: called as ``compute_fingerprint(dataset, stats folder)`` when the stats
+            folder holds no fingerprint, after the request has been checked; None: a missing
+            fingerprint is an error.
+        measure: for the cpu preset, times one training step of a plan on this machine; the plan is
+            then sized by this machine's speed (``planner.size_by_measurement``). None: by the
+            reference machine's.
 
     Raises:
-        AmosegError: unknown preset, bad budget, unreadable fingerprint, or an output or stats folder
-            inside the dataset.
+        AmosegError: unknown preset, bad budget, a missing, unreadable or outdated fingerprint, one that
+            describes none of the dataset's cases, or an output or stats folder inside the dataset.
     """
     check_preset(preset, gpu_memory_gb, cpu_step_seconds)  # before a missing fingerprint is computed
     root = Path(dataset)
@@ -50,20 +57,18 @@ def plan_dataset(
     stats_folder = Path(stats) if stats is not None else output.parent / "stats"
     for path, what in ((output, "the plan file"), (stats_folder, "the stats folder")):
         require_outside(root, path, what)
-    fingerprint_path = stats_folder / FINGERPRINT_FILE
-    if not fingerprint_path.is_file():
-        from amoseg.data.describe import describe_dataset
-
-        if progress:
-            print(f"No fingerprint in {stats_folder}; computing it (amoseg stats) first")
-        describe_dataset(root, stats_folder, workers=workers, progress=progress, plots=False)
-    fingerprint = with_canonical_axes(read_fingerprint(fingerprint_path), root)
-    if not any("axis_permutation" in case for case in fingerprint["cases"]):
+    if compute_fingerprint is not None and not fingerprint_path(stats_folder).is_file():
+        compute_fingerprint(root, stats_folder)
+    fingerprint = Fingerprint.load(stats_folder)
+    if not fingerprint.case_ids & {case.case_id for case in discover(root).cases}:
         raise InputError(
-            fingerprint_path,
-            f"describes none of the cases in {root}; point --stats at this dataset's statistics or remove it",
+            fingerprint_path(stats_folder),
+            f"describes none of the cases in {root}; point `stats` at this dataset's statistics or remove it",
         )
-    plan = make_plan(fingerprint, preset, gpu_memory_gb, cpu_step_seconds=cpu_step_seconds)
+    if measure is not None and PRESET_SETTINGS[preset].device == "cpu":
+        plan = size_by_measurement(fingerprint, preset, measure, cpu_step_seconds=cpu_step_seconds)
+    else:
+        plan = make_plan(fingerprint, preset, gpu_memory_gb, cpu_step_seconds=cpu_step_seconds)
     plan.save(output)
     return plan
 
@@ -72,39 +77,3 @@ def plans_path(output: str | Path) -> Path:
     """The plan file ``output`` names: itself, or ``plans.json`` inside it when it is a folder."""
     output = Path(output)
     return output / PLANS_FILE if output.is_dir() else output
-
-
-def read_fingerprint(path: Path) -> dict:
-    """The content of a fingerprint.json.
-
-    Raises:
-        InputError: unreadable, not JSON, or without a case list.
-    """
-    fingerprint = read_json(path, "fingerprint")
-    if not isinstance(fingerprint, dict) or not isinstance(fingerprint.get("cases"), list):
-        raise InputError(path, "not an amoseg fingerprint (no case list); rerun `amoseg stats`")
-    return fingerprint
-
-
-def with_canonical_axes(fingerprint: dict, dataset: Path) -> dict:
-    """A copy whose case entries carry ``axis_permutation`` to the canonical orientation.
-
-    Read from each image's header (no voxels loaded). Cases whose image cannot be found or read keep
-    their own axis order.
-    """
-    from amoseg.data.layout import discover
-    from amoseg.io.sitk_io import read_header
-    from amoseg.preprocessing.orientation import canonical_reorientation
-
-    images = {case.case_id: case.image for case in discover(dataset).cases}
-    result = copy.deepcopy(fingerprint)
-    for case in result["cases"]:
-        image = images.get(case.get("case_id"))
-        if image is None:
-            continue
-        try:
-            direction = read_header(image).geometry.direction
-        except AmosegError:
-            continue
-        case["axis_permutation"] = list(canonical_reorientation(direction).permutation)
-    return result

@@ -1,7 +1,7 @@
 """The plan: a frozen, typed record of every decision ``amoseg plan`` made, saved as ``plans.json``.
 
 Vectors are in the canonical orientation's axis order (x toward patient left, y toward posterior,
-z toward superior; see ``amoseg.preprocessing.orientation``). The plan id is the preset name and a
+z toward superior; see ``amoseg.io.orientation``). The plan id is the preset name and a
 short hash of the plan's content, so any change (a new fingerprint, a hand-edited batch size) gives a
 new id and a new preprocessing cache folder; a stale cache can never be picked up.
 """
@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from amoseg.errors import InputError
 from amoseg.labels import MAX_LABEL, Modality
+from amoseg.planning.spacing import ANISOTROPY_THRESHOLD
 
 PLAN_VERSION = 1
 #: The file a plan is saved as, by `amoseg plan` and beside every cache and trained fold.
@@ -58,7 +59,7 @@ class NormalizationScheme:
 
 @dataclass(frozen=True)
 class NetworkTopology:
-    """Constructor arguments of MONAI's ``DynUNet``, exactly as passed (see ``planning.network``).
+    """Constructor arguments of MONAI's ``DynUNet``, exactly as passed (see ``model.network``).
 
     Attributes:
         kernel_size: convolution kernel per stage (x, y, z); 1 on an axis much coarser than the others.
@@ -70,7 +71,7 @@ class NetworkTopology:
         deep_supr_num: extra deep-supervision heads besides the full-resolution output.
         single_conv_blocks: the full-resolution encoder block and every decoder block run one
             convolution (with its norm and activation) instead of DynUNet's two (cpu preset; applied
-            by ``planning.network.build_network``, not a DynUNet argument).
+            by ``model.network.build_network``, not a DynUNet argument).
     """
 
     spatial_dims: int
@@ -111,6 +112,34 @@ class NetworkTopology:
 
 
 @dataclass(frozen=True)
+class MeasuredStep:
+    """One training step of a plan's network as the machine that planned it ran it (cpu preset).
+
+    Attributes:
+        seconds: wall time of one training step (forward, loss, backward, update), best of the timed
+            repeats, in the precision training will use on that machine.
+        precision: "float32", or "bfloat16" where the CPU computes it natively.
+        cpu: the processor's model name.
+        instruction_set: torch's CPU capability (e.g. "AVX2"), with any oneDNN cap in force.
+        threads: torch threads the step ran on.
+        gflops: the training FLOPs of the compute model per second achieved.
+    """
+
+    seconds: float
+    precision: str
+    cpu: str
+    instruction_set: str
+    threads: int
+    gflops: float
+
+    def describe(self) -> str:
+        return (
+            f"{self.seconds:.2f} s per step measured on {self.cpu} ({self.instruction_set}, {self.threads} "
+            f"threads, {self.precision})"
+        )
+
+
+@dataclass(frozen=True)
 class ResamplingScheme:
     """Kernels used by preprocessing (see ``amoseg.preprocessing.resample``).
 
@@ -125,7 +154,7 @@ class ResamplingScheme:
     image_kernel: str = "cubic"
     low_resolution_kernel: str = "linear"
     label_kernel: str = "cubic"
-    anisotropy_threshold: float = 3.0
+    anisotropy_threshold: float = ANISOTROPY_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -146,7 +175,10 @@ class Plan:
         memory_budget_gb: training memory the patch and batch were sized for (GPU presets).
         estimated_memory_gb: the memory model's estimate for one training step at this patch and batch.
         step_budget_s: target seconds per training step (cpu preset).
-        estimated_step_s: the compute model's estimate for one training step (cpu preset).
+        estimated_step_s: the compute model's estimate for one training step at its reference speed
+            (cpu preset planned without measuring; None when ``measured_step`` sized the plan).
+        measured_step: a training step of this plan measured on the machine that planned it (cpu
+            preset), which sized the patch; not part of the plan id, as it describes the machine.
         orientation: canonical orientation the arrays are stored in.
         num_classes: output channels, background included.
         plan_version: format version of this record.
@@ -166,6 +198,7 @@ class Plan:
     estimated_memory_gb: float | None = None
     step_budget_s: float | None = None
     estimated_step_s: float | None = None
+    measured_step: MeasuredStep | None = None
     orientation: str = "LPS"
     num_classes: int = MAX_LABEL + 1
     plan_version: int = PLAN_VERSION
@@ -175,20 +208,30 @@ class Plan:
         object.__setattr__(self, "normalization", MappingProxyType(dict(self.normalization)))
 
     @property
+    def planned_step_s(self) -> float | None:
+        """Seconds per training step the plan was sized for: as measured on the machine that planned
+        it, else the compute model's estimate (cpu preset); None for the GPU presets."""
+        return self.measured_step.seconds if self.measured_step is not None else self.estimated_step_s
+
+    @property
     def plan_id(self) -> str:
         """``<preset>_<first 10 hex digits of the SHA-256 of the canonical JSON content>``."""
-        canonical = json.dumps(self._content(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self._content(identity=True), sort_keys=True, separators=(",", ":"))
         return f"{self.preset}_{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
 
-    def _content(self) -> dict[str, Any]:
+    def _content(self, identity: bool = False) -> dict[str, Any]:
+        """The fields as JSON values; for the ``identity`` (what the plan id hashes), without
+        ``measured_step``, so that measuring the same plan twice names the same cache."""
         content: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
+            if identity and item.name == "measured_step":
+                continue
             if item.name == "normalization":
                 value = {modality: asdict(scheme) for modality, scheme in sorted(value.items())}
             elif item.name == "network":
                 value = value.to_dict()
-            elif item.name == "resampling":
+            elif item.name == "resampling" or (item.name == "measured_step" and value is not None):
                 value = asdict(value)
             elif isinstance(value, tuple):
                 value = list(value)
@@ -234,6 +277,8 @@ class Plan:
             for modality, scheme in values.get("normalization", {}).items()
         }
         values["resampling"] = ResamplingScheme(**values.get("resampling", {}))
+        if values.get("measured_step") is not None:
+            values["measured_step"] = MeasuredStep(**values["measured_step"])
         values["target_spacing_mm"] = tuple(float(v) for v in values["target_spacing_mm"])
         for key in ("median_shape", "patch_size"):
             values[key] = tuple(int(v) for v in values[key])

@@ -13,15 +13,17 @@ Presets:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from amoseg.data.fingerprint import Fingerprint
 from amoseg.errors import AmosegError
 from amoseg.labels import MAX_LABEL
 from amoseg.planning import spacing as spacing_rules
 from amoseg.planning import topology as model
-from amoseg.planning.plan import PRESETS, NormalizationScheme, Plan
+from amoseg.planning.plan import PRESETS, MeasuredStep, NormalizationScheme, Plan
 
 #: MR images are clipped to these percentiles of their own body voxels before z-scoring.
 MR_PERCENTILES = (0.5, 99.5)
@@ -78,7 +80,7 @@ def check_preset(
         raise AmosegError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     settings = PRESET_SETTINGS[preset]
     if gpu_memory_gb is not None and settings.device != "cuda":
-        raise AmosegError("--gpu-memory applies to the GPU presets (fullres, fast), not to cpu")
+        raise AmosegError("`gpu_memory_gb` applies to the GPU presets (fullres, fast), not to cpu")
     if cpu_step_seconds is not None and settings.device != "cpu":
         raise AmosegError("a CPU step budget applies to the cpu preset only")
     for budget in (gpu_memory_gb, cpu_step_seconds):
@@ -87,20 +89,22 @@ def check_preset(
 
 
 def make_plan(
-    fingerprint: dict,
+    fingerprint: Fingerprint,
     preset: str,
     gpu_memory_gb: float | None = None,
     *,
     cpu_step_seconds: float | None = None,
+    cpu_gflops: float | None = None,
 ) -> Plan:
     """Plan preprocessing and the network for a dataset.
 
     Args:
-        fingerprint: content of ``fingerprint.json`` (``amoseg stats``); case entries may carry
-            ``axis_permutation`` to map their axes to the canonical orientation.
+        fingerprint: the dataset's fingerprint (``amoseg stats``).
         preset: "fullres", "fast" or "cpu".
         gpu_memory_gb: training memory budget for the GPU presets (default 8 GB).
         cpu_step_seconds: seconds per training step on 2 CPU cores for the cpu preset (default 0.4).
+        cpu_gflops: the training GFLOP/s this machine achieves (``size_by_measurement``); None: the
+            compute model's reference speed.
 
     Raises:
         AmosegError: unknown preset, a budget given to the wrong preset or not positive, or a
@@ -146,9 +150,12 @@ def make_plan(
         }
     else:
         seconds = cpu_step_seconds or settings.default_step_seconds
+        gflops = cpu_gflops or model.CPU_GFLOPS
 
         def fits(pooling) -> bool:
-            estimate = model.estimated_step_seconds(topology_for(pooling), pooling.patch_size, MIN_BATCH_SIZE)
+            estimate = model.estimated_step_seconds(
+                topology_for(pooling), pooling.patch_size, MIN_BATCH_SIZE, gflops
+            )
             return estimate <= seconds
 
         pooling, _ = model.fit_patch(
@@ -162,14 +169,16 @@ def make_plan(
         batch = MIN_BATCH_SIZE
         budget = {
             "step_budget_s": float(seconds),
-            "estimated_step_s": round(model.estimated_step_seconds(network, pooling.patch_size, batch), 3),
+            "estimated_step_s": round(
+                model.estimated_step_seconds(network, pooling.patch_size, batch, gflops), 3
+            ),
             "estimated_memory_gb": round(
                 model.estimated_memory_gb(network, pooling.patch_size, batch, "cpu"), 3
             ),
         }
     return Plan(
         preset=preset,
-        dataset=str(fingerprint.get("dataset", "")),
+        dataset=fingerprint.dataset,
         target_spacing_mm=tuple(round(value, 6) for value in target),
         median_shape=median_shape,
         patch_size=pooling.patch_size,
@@ -181,18 +190,65 @@ def make_plan(
     )
 
 
-def normalization_schemes(fingerprint: dict) -> dict[str, NormalizationScheme]:
+#: MONAI's DynUNet needs at least three stages; a smaller network is planned but cannot be trained.
+MIN_TRAINABLE_STAGES = 3
+
+
+def size_by_measurement(
+    fingerprint: Fingerprint,
+    preset: str,
+    measure: Callable[[Plan], MeasuredStep],
+    *,
+    cpu_step_seconds: float | None = None,
+    rounds: int = 3,
+) -> Plan:
+    """A cpu plan sized by this machine's measured speed rather than the reference machine's.
+
+    The plan made at the reference speed is measured (``measure``: a real training step of its
+    network); the FLOPs per second achieved give this machine's speed, and the plan is made again at
+    that speed. Until the patch and network stop changing (at most ``rounds`` times), the new plan is
+    measured in turn; the plan returned is always the one measured last.
+
+    Args:
+        fingerprint, preset, cpu_step_seconds: as for ``make_plan``.
+        measure: times one training step of a plan on this machine.
+
+    Raises:
+        AmosegError: as ``make_plan``; a preset other than cpu.
+    """
+    if PRESET_SETTINGS.get(preset, PRESET_SETTINGS["fullres"]).device != "cpu":
+        raise AmosegError(f"only the cpu preset is sized by a measured step, not {preset!r}")
+    plan = make_plan(fingerprint, preset, cpu_step_seconds=cpu_step_seconds)
+    if plan.network.num_stages < MIN_TRAINABLE_STAGES:
+        return plan  # cases too small for a trainable network: nothing to measure
+    for _ in range(rounds):
+        step = _with_gflops(plan, measure(plan))
+        resized = make_plan(fingerprint, preset, cpu_step_seconds=cpu_step_seconds, cpu_gflops=step.gflops)
+        if (resized.patch_size, resized.network) == (plan.patch_size, plan.network):
+            break
+        plan = resized
+    else:
+        step = _with_gflops(plan, measure(plan))
+    return replace(plan, estimated_step_s=None, measured_step=step)
+
+
+def _with_gflops(plan: Plan, step: MeasuredStep) -> MeasuredStep:
+    flops = model.training_flops(plan.network, plan.patch_size, plan.batch_size)
+    return replace(step, gflops=round(flops / step.seconds / 1e9, 1))
+
+
+def normalization_schemes(fingerprint: Fingerprint) -> dict[str, NormalizationScheme]:
     """CT from the dataset's CT foreground statistics (when it has labelled CT); MR always per image."""
     schemes: dict[str, NormalizationScheme] = {}
-    ct = (fingerprint.get("foreground_intensity") or {}).get("CT")
-    if ct and all(ct.get(key) is not None for key in ("p0.5", "p99.5", "mean", "std")):
+    ct = fingerprint.foreground_intensity.get("CT")
+    if ct is not None:
         schemes["CT"] = NormalizationScheme(
             modality="CT",
             method="dataset_foreground",
-            clip_low=float(ct["p0.5"]),
-            clip_high=float(ct["p99.5"]),
-            mean=float(ct["mean"]),
-            std=float(ct["std"]),
+            clip_low=ct.p0_5,
+            clip_high=ct.p99_5,
+            mean=ct.mean,
+            std=ct.std,
         )
     schemes["MR"] = NormalizationScheme(
         modality="MR",

@@ -1,15 +1,15 @@
 """Target spacing and the median case shape, from the fingerprint's per-case geometry.
 
 Every vector is in the canonical orientation's axis order. The fingerprint stores spacing and shapes
-in each file's own axis order; when a case entry carries ``axis_permutation`` (added by
-``amoseg.planning.dataset`` from the image headers) its vectors are permuted first, so a sagittal scan
-does not lend its slice spacing to the wrong axis.
+in each file's own axis order with each case's ``axis_permutation`` (recorded by ``amoseg stats``);
+they are permuted first, so a sagittal scan does not lend its slice spacing to the wrong axis.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from amoseg.data.fingerprint import Fingerprint
 from amoseg.errors import AmosegError
 
 #: Isotropic spacing of the ``fast`` preset (TotalSegmentator's ``--fast`` resolution).
@@ -20,26 +20,18 @@ CPU_MIN_SPACING_MM = 3.0
 ANISOTROPY_THRESHOLD = 3.0
 
 
-def case_geometry(fingerprint: dict) -> tuple[np.ndarray, np.ndarray]:
+def case_geometry(fingerprint: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
     """(spacings, shapes after crop), each (cases, 3), canonical axis order; labelled cases preferred.
 
     Raises:
         AmosegError: the fingerprint lists no case.
     """
-    cases = fingerprint.get("cases") or []
-    labelled = [case for case in cases if case.get("labelled", True)]
-    chosen = labelled or cases
+    chosen = [case for case in fingerprint.cases if case.labelled] or list(fingerprint.cases)
     if not chosen:
         raise AmosegError("the fingerprint lists no case; run `amoseg stats` on a dataset with images")
-    spacings, shapes = [], []
-    for case in chosen:
-        order = list(case.get("axis_permutation", (0, 1, 2)))
-        shape = case.get("shape_after_crop") or case["shape"]
-        if min(shape) <= 0:  # an all-zero image has an empty crop; its full shape is the better guess
-            shape = case["shape"]
-        spacings.append(np.asarray(case["spacing_mm"], dtype=float)[order])
-        shapes.append(np.asarray(shape, dtype=float)[order])
-    return np.vstack(spacings), np.vstack(shapes)
+    spacings = np.array([case.canonical_spacing_mm for case in chosen], dtype=float)
+    shapes = np.array([case.canonical_planning_shape for case in chosen], dtype=float)
+    return spacings, shapes
 
 
 def fullres_target_spacing(

@@ -228,9 +228,12 @@ def training_flops(topology: NetworkTopology, patch_size: tuple, batch_size: int
     return 3 * forward * batch_size
 
 
-def estimated_step_seconds(topology: NetworkTopology, patch_size: tuple, batch_size: int) -> float:
-    """Seconds for one training step on 2 CPU cores (compute model, module docstring)."""
-    return training_flops(topology, patch_size, batch_size) / (CPU_GFLOPS * 1e9)
+def estimated_step_seconds(
+    topology: NetworkTopology, patch_size: tuple, batch_size: int, gflops: float = CPU_GFLOPS
+) -> float:
+    """Seconds for one training step at ``gflops`` training GFLOP/s (compute model, module docstring;
+    the default is the reference machine's, 2 CPU cores)."""
+    return training_flops(topology, patch_size, batch_size) / (gflops * 1e9)
 
 
 def initial_patch(spacing: tuple, median_shape: tuple, volume_edge: float) -> Int3:

@@ -1,11 +1,14 @@
-"""One case through preprocessing, and back: ``preprocess_case`` and ``restore_label``.
+"""One case through preprocessing, and back: ``preprocess_case``, ``to_original_grid``, ``restore_label``.
 
 Steps, in this order: reorient to the canonical orientation (axis permutation and flips, no
 interpolation); crop to the body's bounding box; find the normalization numbers on the cropped image at
 its own resolution (MR statistics come from its body voxels); resample the image (cubic in-plane,
 linear along a low-resolution axis) and the labels (class by class); normalize; sample foreground
-locations per class for patch sampling. ``restore_label`` undoes the geometry for a label map in plan
-space: resample back, uncrop with background, reorient back onto the original grid.
+locations per class for patch sampling.
+
+Back: whatever is resampled from plan space to the crop box's grid (a label map class by class in
+``restore_label``, probabilities in ``amoseg.inference.export``) is put onto the original grid by
+``to_original_grid``, the one inverse of the crop and the reorientation.
 """
 
 from __future__ import annotations
@@ -16,25 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from amoseg.errors import AmosegError
+from amoseg.io.boxes import label_boxes
 from amoseg.io.image import Geometry, Image, LabelMap, make_geometry
+from amoseg.io.orientation import canonical_reorientation, reorient_array, reorient_geometry
 from amoseg.labels import Modality
 from amoseg.planning.plan import Plan
-from amoseg.preprocessing.crop import body_crop, cropped_geometry, uncrop
+from amoseg.preprocessing.crop import body_crop, cropped_geometry
 from amoseg.preprocessing.normalize import apply_intensity_transform, normalization_parameters
-from amoseg.preprocessing.orientation import (
-    canonical_reorientation,
-    reorient_array,
-    reorient_geometry,
-    undo_reorient_array,
-)
 from amoseg.preprocessing.properties import CaseProperties
-from amoseg.preprocessing.resample import (
-    find_boxes,
-    image_kernels,
-    resample_image,
-    resample_labels,
-    resampled_shape,
-)
+from amoseg.preprocessing.resample import image_kernels, resample_image, resample_labels, resampled_shape
 
 #: Foreground locations kept per class for patch sampling (a uniform random sample beyond this).
 MAX_LOCATIONS_PER_CLASS = 10_000
@@ -117,9 +110,11 @@ def preprocess_case(
         plan.resampling.low_resolution_kernel,
         plan.resampling.image_kernel,
     )
-    resampled = apply_intensity_transform(resample_image(array, shape, kernels), transform)
-    image_out = np.ascontiguousarray(resampled.numpy())
-    del resampled, array
+    # The cache and the network read plan space in C order (a copy only when resampling left another).
+    image_out = np.ascontiguousarray(
+        apply_intensity_transform(resample_image(array, shape, kernels), transform)
+    )
+    del array
     label_kernel = plan.resampling.label_kernel
     label_out = resample_labels(labels, shape, kernel=label_kernel) if labels is not None else None
     locations = (
@@ -159,12 +154,43 @@ def resampled_geometry(geometry: Geometry, shape: tuple[int, int, int]) -> Geome
     )
 
 
+def to_original_grid(array: np.ndarray, properties: CaseProperties, fill: int | float = 0) -> np.ndarray:
+    """Put an array on the crop box's grid back onto the case's original grid.
+
+    Undoes the crop (everything outside the body box becomes ``fill``) and the reorientation (flips
+    and axis permutation). Resampling from plan space to the crop box's shape comes first and is the
+    caller's: a label map and probabilities are resampled differently.
+
+    Args:
+        array: values indexed [x, y, z] in the canonical orientation, shape
+            ``properties.crop_box.shape``; any dtype and strides.
+        properties: the case's record from preprocessing.
+        fill: the value outside the crop box (0: background).
+
+    Returns:
+        a new array of ``array``'s dtype with ``properties.original_geometry``'s shape, indexed [x, y, z]
+        in the original file's axis order, in Fortran order (the I/O convention of ``amoseg.io.image``,
+        so it is written without a copy).
+
+    Raises:
+        ValueError: ``array`` does not have the crop box's shape.
+    """
+    box = properties.crop_box
+    if tuple(array.shape) != box.shape:
+        raise ValueError(
+            f"array shape {tuple(array.shape)} does not match the crop box {box.shape} of case {properties.case_id}"
+        )
+    result = np.full(properties.original_geometry.shape, fill, dtype=array.dtype, order="F")
+    # The canonical view of the result is writable: one pass places the crop, no full-size temporary.
+    reorient_array(result, properties.reorientation)[box.slices] = array
+    return result
+
+
 def restore_label(label: np.ndarray, properties: CaseProperties) -> LabelMap:
     """Map a label map from plan space back onto the case's original grid.
 
-    Resamples class by class to the crop box's shape, fills the rest of the canonical grid with
-    background, and undoes the reorientation. The result carries ``properties.original_geometry``
-    exactly.
+    Resamples class by class (``properties.label_kernel``) to the crop box's shape, then
+    ``to_original_grid``. The result carries ``properties.original_geometry`` exactly.
 
     Args:
         label: integer array [x, y, z] with the shape of ``properties.geometry``.
@@ -179,16 +205,14 @@ def restore_label(label: np.ndarray, properties: CaseProperties) -> LabelMap:
             f"of case {properties.case_id}"
         )
     cropped = resample_labels(label, properties.crop_box.shape, kernel=properties.label_kernel)
-    canonical = uncrop(cropped, properties.crop_box, properties.reoriented_shape)
-    array = np.ascontiguousarray(undo_reorient_array(canonical, properties.reorientation))
-    return LabelMap(array, properties.original_geometry)
+    return LabelMap(to_original_grid(cropped, properties), properties.original_geometry)
 
 
 def class_locations(label: np.ndarray, max_per_class: int, seed: int = 0) -> dict[int, np.ndarray]:
     """Voxel indices (x, y, z) of each label id > 0, a uniform sample of at most ``max_per_class``."""
     rng = np.random.default_rng(seed)
     locations = {}
-    for class_id, box in enumerate(find_boxes(label), start=1):
+    for class_id, box in enumerate(label_boxes(label), start=1):
         if box is None:
             continue
         flat = np.flatnonzero(label[box] == class_id)

@@ -1,4 +1,4 @@
-"""The body region: a mask per modality, the bounding box it is cropped to, and undoing the crop.
+"""The body region: a mask per modality and the bounding box it is cropped to.
 
 - CT: voxels above -500 HU (air and the padding outside the scanner's field of view are below). The
   mask is only needed for its bounding box, which is found slab by slab without a full-size mask.
@@ -10,7 +10,8 @@
   every case, with the mask covering 49-78% of the image. The same mask is the region MR is z-scored
   over.
 
-Labelled voxels always lie inside the box, whatever the mask says, so a crop never cuts an organ.
+Labelled voxels always lie inside the box, whatever the mask says, so a crop never cuts an organ. The crop is undone
+by ``amoseg.preprocessing.case.to_original_grid``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from amoseg.io.boxes import mask_box
 from amoseg.io.image import Geometry, make_geometry
 from amoseg.labels import Modality
 
@@ -116,38 +118,23 @@ def cropped_geometry(geometry: Geometry, box: CropBox) -> Geometry:
     )
 
 
-def uncrop(array: np.ndarray, box: CropBox, shape: tuple[int, int, int], fill: int | float = 0) -> np.ndarray:
-    """Place a cropped array back into a full grid of ``shape`` filled with ``fill``."""
-    if tuple(array.shape) != box.shape:
-        raise ValueError(f"array shape {array.shape} does not match the crop box {box.shape}")
-    full = np.full(shape, fill, dtype=array.dtype)
-    full[box.slices] = array
-    return full
-
-
 def _box_where(array: np.ndarray, predicate) -> CropBox | None:
-    """Bounding box of ``predicate(array)`` computed slab by slab along the outermost memory axis."""
+    """Bounding box of ``predicate(array)``, slab by slab along the outermost memory axis, so the
+    temporary mask is a slab's size, never the volume's."""
     axis = int(np.argmax(np.abs(array.strides)))
-    hits = [np.zeros(size, dtype=bool) for size in array.shape]
+    box = None
     for start in range(0, array.shape[axis], _SLAB):
         index = [slice(None)] * 3
         index[axis] = slice(start, start + _SLAB)
-        inside = predicate(array[tuple(index)])
-        for other in range(3):
-            reduce_over = tuple(dim for dim in range(3) if dim != other)
-            projection = inside.any(axis=reduce_over)
-            if other == axis:
-                hits[other][start : start + projection.size] |= projection
-            else:
-                hits[other] |= projection
-    if not hits[0].any():
-        return None
-    start, stop = [], []
-    for along in hits:
-        where = np.flatnonzero(along)
-        start.append(int(where[0]))
-        stop.append(int(where[-1]) + 1)
-    return CropBox(tuple(start), tuple(stop))
+        found = mask_box(predicate(array[tuple(index)]))
+        if found is not None:
+            offset = [start if dim == axis else 0 for dim in range(3)]
+            slab_box = CropBox(
+                tuple(int(part.start + shift) for part, shift in zip(found, offset, strict=True)),
+                tuple(int(part.stop + shift) for part, shift in zip(found, offset, strict=True)),
+            )
+            box = _union(box, slab_box)
+    return box
 
 
 def _union(first: CropBox | None, second: CropBox | None) -> CropBox | None:

@@ -36,6 +36,12 @@ class IntensityTransform:
     mean: float
     std: float
 
+    @property
+    def normalized_floor(self) -> float:
+        """The normalized value of ``clip_low``: the lowest value the transform produces (air in CT), and
+        what fills a patch or window where it leaves the image."""
+        return (self.clip_low - self.mean) / self.std
+
     def to_dict(self) -> dict:
         return asdict(self)
 

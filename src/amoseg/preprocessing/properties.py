@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amoseg.io.image import Geometry
+from amoseg.io.orientation import Reorientation
 from amoseg.labels import Modality
 from amoseg.preprocessing.crop import CropBox
 from amoseg.preprocessing.normalize import IntensityTransform
-from amoseg.preprocessing.orientation import Reorientation
 
 PROPERTIES_VERSION = 1
 
@@ -58,6 +58,11 @@ class CaseProperties:
     def reoriented_shape(self) -> tuple[int, int, int]:
         """Shape of the whole (uncropped) canonical grid."""
         return tuple(self.original_geometry.shape[axis] for axis in self.reorientation.permutation)
+
+    @property
+    def pad_value(self) -> float:
+        """The normalized air value (``IntensityTransform.normalized_floor``) a patch is padded with."""
+        return self.intensity.normalized_floor
 
     def to_dict(self) -> dict:
         return {

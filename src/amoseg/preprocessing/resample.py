@@ -35,15 +35,14 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from amoseg.io.boxes import label_boxes
+from amoseg.planning.spacing import ANISOTROPY_THRESHOLD
+
 if TYPE_CHECKING:
     import torch
 
 Kernel = Literal["nearest", "linear", "cubic"]
 Shape3 = tuple[int, int, int]
-
-#: An axis is the low-resolution axis when its spacing exceeds this many times the finest spacing
-#: (nnU-Net's ANISO_THRESHOLD).
-ANISOTROPY_THRESHOLD = 3.0
 
 #: Keys' free parameter: -0.5 is the only choice with third-order accuracy (Catmull-Rom).
 _KEYS_A = -0.5
@@ -124,20 +123,28 @@ def image_kernels(
     return (kernel, kernel, kernel)
 
 
-def resample_image(array: np.ndarray, output_shape: Shape3, kernels: tuple[Kernel, Kernel, Kernel]):
-    """Resample an intensity volume to ``output_shape``; returns a float32 torch tensor indexed [x, y, z].
+def resample_image(
+    array: np.ndarray, output_shape: Shape3, kernels: tuple[Kernel, Kernel, Kernel]
+) -> np.ndarray:
+    """Resample an intensity volume to ``output_shape``.
 
     Args:
-        array: 3-D numpy array of any real dtype and any strides (views are not copied).
+        array: 3-D numpy array indexed [x, y, z], of any real dtype and any strides (views are not
+            copied).
         output_shape: voxels (x, y, z) wanted.
         kernels: one kernel per axis, see ``image_kernels``.
+
+    Returns:
+        a new float32 numpy array indexed [x, y, z]. Its memory order is whatever resampling left
+        (it follows the input's where no axis had to be transposed); callers that need C order ask
+        ``np.ascontiguousarray``, which copies only then.
     """
     tensor = _as_tensor(array)
     taps = [
         None if tensor.shape[axis] == output_shape[axis] else axis_taps(tensor.shape[axis], size, kernel)
         for axis, (size, kernel) in enumerate(zip(output_shape, kernels, strict=True))
     ]
-    return separable(tensor, taps)
+    return separable(tensor, taps).numpy()
 
 
 def separable(tensor: torch.Tensor, taps: list[AxisTaps | None]) -> torch.Tensor:
@@ -226,7 +233,7 @@ def resample_labels(
 
     labels = _small_labels(labels)
     output_shape = tuple(int(size) for size in output_shape)
-    boxes = find_boxes(labels)
+    boxes = label_boxes(labels)
     full_taps = [
         axis_taps(n_in, n_out, kernel) for n_in, n_out in zip(labels.shape, output_shape, strict=True)
     ]
@@ -254,23 +261,6 @@ def resample_labels(
             if counts[class_id] == 0:
                 _rescue(labels, class_id, boxes[class_id - 1], full_taps, result)
     return result
-
-
-def find_boxes(labels: np.ndarray) -> list[tuple[slice, slice, slice] | None]:
-    """``scipy.ndimage.find_objects`` (bounding box per label id 1..max), read in memory order.
-
-    find_objects walks the array in index order; on a Fortran-ordered view (what SimpleITK arrays
-    indexed [x, y, z] are) that jumps through memory and is about ten times slower.
-    """
-    from scipy import ndimage
-
-    order = sorted(range(labels.ndim), key=lambda axis: -abs(labels.strides[axis]))
-    inverse = np.argsort(order)
-    boxes = ndimage.find_objects(labels.transpose(order))
-    return [
-        None if box is None else tuple(box[int(inverse[axis])] for axis in range(labels.ndim))
-        for box in boxes
-    ]
 
 
 def _small_labels(labels: np.ndarray) -> np.ndarray:

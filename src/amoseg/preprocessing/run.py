@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from amoseg.atomic import remove_stale_temporaries, write_json
+from amoseg.atomic import write_json
 from amoseg.data.layout import Case, discover, require_outside
 from amoseg.errors import AmosegError, InputError
-from amoseg.planning.plan import PLANS_FILE, Plan
-from amoseg.preprocessing.cache import is_complete, write_case
+from amoseg.planning.plan import Plan
+from amoseg.preprocessing.cache import PlanCache
 
 #: Splits that are preprocessed: what training and model selection read.
 SPLITS = ("train", "validation")
@@ -93,21 +93,18 @@ def preprocess_dataset(
     if not cases:
         reason = f" ({refused[0].message})" if refused else ""
         raise AmosegError(f"{root}: no labelled training or validation cases to preprocess{reason}")
-    folder = Path(output) / plan.plan_id
     require_outside(root, output, "the preprocessing cache")
     for modality in sorted({case.modality for case in cases}):
         plan.normalization_for(modality)
 
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder)
-    plan.save(folder / PLANS_FILE)
-    report = PreprocessReport(folder)
+    cache = PlanCache.create(output, plan)
+    report = PreprocessReport(cache.folder)
     for outcome in refused:
         print(f"failed {outcome.case_id}: {outcome.message}")
         report.outcomes.append(outcome)
     todo = []
     for case in cases:
-        if not overwrite and is_complete(folder / case.case_id):
+        if not overwrite and cache.is_complete(case.case_id):
             report.outcomes.append(CaseOutcome(case.case_id, "skipped"))
         else:
             todo.append(case)
@@ -115,7 +112,7 @@ def preprocess_dataset(
         count = default_workers(workers, len(todo))
         threads = max(1, (os.cpu_count() or 1) // count)
         job = partial(
-            _case_job, plan_json=plan.to_json(), folder=folder, threads=threads, declared=tuple(found.labels)
+            _case_job, plan_json=plan.to_json(), cache=cache, threads=threads, declared=tuple(found.labels)
         )
         results = bounded_map(job, todo, count)
         for outcome in track(results, total=len(todo), description="preprocess", enabled=progress):
@@ -124,7 +121,7 @@ def preprocess_dataset(
             report.outcomes.append(outcome)
     report.outcomes.sort(key=lambda outcome: outcome.case_id)
     write_json(
-        folder / "summary.json",
+        cache.summary_path(),
         {
             "plan_id": plan.plan_id,
             "dataset": str(root),
@@ -138,7 +135,7 @@ def preprocess_dataset(
 
 
 def _case_job(
-    case: Case, plan_json: str, folder: Path, threads: int, declared: tuple[int, ...]
+    case: Case, plan_json: str, cache: PlanCache, threads: int, declared: tuple[int, ...]
 ) -> CaseOutcome:
     import torch
 
@@ -166,7 +163,7 @@ def _case_job(
             absent_labels=case.absent_labels,
         )
         del image, label
-        write_case(folder / case.case_id, result)
+        cache.write(result)
     except (AmosegError, ValueError, TypeError) as error:
         return CaseOutcome(case.case_id, "failed", time.perf_counter() - start, str(error))
     finally:

@@ -9,23 +9,16 @@ in ``predictions/`` and the reference label map.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from amoseg.errors import AmosegError
+from amoseg.evaluation.records import ScoreRow, read_per_case, read_summary
 from amoseg.labels import ORGAN_BY_ID, ORGAN_BY_NAME
 from amoseg.reporting import html
-from amoseg.reporting.scores import (
-    ScoreRow,
-    best_and_worst,
-    case_means,
-    not_predicted,
-    read_per_case,
-    worst_per_organ,
-)
+from amoseg.reporting.scores import best_and_worst, case_means, not_predicted, worst_per_organ
 from amoseg.reporting.study import StudyFiles
 
 if TYPE_CHECKING:  # discovery reads images: imported where a case is drawn
@@ -57,7 +50,7 @@ def load_scores(files: StudyFiles) -> Scores:
 
 
 def evaluation_section(files: StudyFiles, scores: Scores) -> str:
-    from amoseg.reporting.figures import figure_png
+    from amoseg.plotting.figures import figure_png
     from amoseg.reporting.score_plots import modality_boxplot_figure
 
     parts = [_summary_tables(files.layout.evaluation / "summary.json", scores)]
@@ -131,7 +124,7 @@ def _summary_tables(path: Path, scores: Scores) -> str:
     if not path.is_file():
         return html.missing(f"`{path}` not found: the per-organ summary is written by {_EVALUATE}.")
     try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary = read_summary(path)
         groups = summary["groups"]
         shown = [name for name in GROUP_ORDER if name in groups and (groups[name]["cases"] or name == "all")]
         counts = ", ".join(f"{groups[name]['cases']} {name}" for name in shown if name != "all")
@@ -161,8 +154,8 @@ def _summary_tables(path: Path, scores: Scores) -> str:
                 )
             )
         return "\n".join(parts)
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
-        return html.missing(f"`{path}` is not an amoseg evaluation summary ({error!r}).")
+    except AmosegError as error:
+        return html.missing(str(error))
 
 
 def _metric_table(
@@ -339,8 +332,8 @@ def _render(
     organ: int | None,
 ) -> str:
     from amoseg.evaluation.case import require_same_grid
-    from amoseg.reporting.figures import figure_png
-    from amoseg.reporting.preview import case_figure
+    from amoseg.plotting.figures import figure_png
+    from amoseg.plotting.preview import case_figure
 
     image, prediction, reference = _read_case(image_path, prediction_path, reference_path)
     for label, path in ((prediction, prediction_path), (reference, reference_path)):

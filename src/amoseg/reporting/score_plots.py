@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from amoseg.labels import MODALITIES, ORGAN_BY_ID
-from amoseg.reporting.figures import FEW_POINTS, caption, jittered_points, pyplot, styled
+from amoseg.plotting.figures import FEW_POINTS, caption, jittered_points, pyplot, styled
 from amoseg.reporting.scores import ScoreRow, values_by_organ
 
 #: One colour per modality, so CT and MR read apart in every organ's pair of boxes.

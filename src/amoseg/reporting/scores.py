@@ -1,4 +1,5 @@
-"""Per-case scores read back from ``per_case.csv``: case means, the best and worst case, values per organ.
+"""Per-case scores (``per_case.csv``, read by ``amoseg.evaluation.records``): case means, the best and
+worst case, values per organ.
 
 Pure functions over the rows, with the evaluation's conventions (docs/metrics.md): an empty cell is a
 score that is not a number (organ absent from reference and prediction) and is left out of every mean.
@@ -6,35 +7,11 @@ score that is not a number (organ absent from reference and prediction) and is l
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from amoseg.errors import InputError
-
-_REQUIRED_COLUMNS = ("case", "modality", "organ", "label", "dsc", "nsd")
-
-
-@dataclass(frozen=True)
-class ScoreRow:
-    """One case and organ of ``per_case.csv``; ``dsc`` and ``nsd`` are NaN where the cell is empty,
-    the volumes (mL) NaN where the file has no such column."""
-
-    case_id: str
-    modality: str
-    organ: str
-    label: int
-    dsc: float
-    nsd: float
-    ref_ml: float = math.nan
-    pred_ml: float = math.nan
-
-    @property
-    def not_predicted(self) -> bool:
-        """The reference has the organ and the prediction none of it."""
-        return self.ref_ml > 0 and self.pred_ml == 0
+from amoseg.evaluation.records import ScoreRow
 
 
 @dataclass(frozen=True)
@@ -46,48 +23,6 @@ class CaseMean:
     mean_dsc: float
     mean_nsd: float
     organs_scored: int
-
-
-def read_per_case(path: Path) -> list[ScoreRow]:
-    """The rows of an ``amoseg evaluate`` per_case.csv.
-
-    Raises:
-        InputError: unreadable, a required column is missing or a cell is not a number.
-    """
-    try:
-        return _read_rows(path)
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(path, f"unreadable per_case.csv ({error})") from None
-
-
-def _read_rows(path: Path) -> list[ScoreRow]:
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        absent = [name for name in _REQUIRED_COLUMNS if name not in (reader.fieldnames or ())]
-        if absent:
-            raise InputError(path, f"not an amoseg per_case.csv: no column {', '.join(absent)}")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                rows.append(
-                    ScoreRow(
-                        case_id=row["case"],
-                        modality=row["modality"],
-                        organ=row["organ"],
-                        label=int(row["label"]),
-                        dsc=_score(row["dsc"]),
-                        nsd=_score(row["nsd"]),
-                        ref_ml=_score(row.get("ref_volume_ml")),
-                        pred_ml=_score(row.get("pred_volume_ml")),
-                    )
-                )
-            except (TypeError, ValueError) as error:
-                raise InputError(path, f"line {line}: {error}") from None
-    return rows
-
-
-def _score(cell: str | None) -> float:
-    return math.nan if cell is None or not cell.strip() else float(cell)
 
 
 def case_means(rows: Sequence[ScoreRow]) -> list[CaseMean]:

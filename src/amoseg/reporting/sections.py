@@ -12,11 +12,11 @@ import platform
 from datetime import datetime
 from pathlib import Path
 
-from amoseg.errors import InputError
+from amoseg.errors import AmosegError, InputError
 from amoseg.labels import ORGAN_BY_ID, ORGAN_BY_NAME
 from amoseg.reporting import html
 from amoseg.reporting.study import FOLD_PATTERNS, StudyFiles
-from amoseg.reporting.training_facts import fold_facts, json_object
+from amoseg.reporting.training_facts import fold_facts, readable
 
 #: Distributions whose versions the header shows (read from their metadata: nothing heavy is imported).
 VERSIONED = ("torch", "monai", "SimpleITK", "numpy", "scipy", "matplotlib")
@@ -55,17 +55,11 @@ def study_section(files: StudyFiles, created: datetime) -> str:
 
 def dataset_section(files: StudyFiles) -> str:
     parts = [_check_summary(files.layout.check)]
-    markdown, json_path = files.layout.stats / "stats.md", files.layout.stats / "stats.json"
-    if markdown.is_file():
-        parts.append(html.markdown_to_html(markdown.read_text(encoding="utf-8")))
-    elif json_path.is_file():
-        parts.append(_card_from_json(json_path))
+    card = files.layout.stats / "stats.json"
+    if card.is_file():
+        parts.append(_card(card))
     else:
-        parts.append(
-            html.missing(
-                f"`{markdown}` and `{json_path}` not found: the dataset card is written by `amoseg stats`."
-            )
-        )
+        parts.append(html.missing(f"`{card}` not found: the dataset card is written by `amoseg stats`."))
     plots = [files.layout.stats / name for name in STATS_PLOTS if (files.layout.stats / name).is_file()]
     if files.layout.stats.is_dir():
         plots += sorted(path for path in files.layout.stats.glob("*.png") if path not in plots)
@@ -74,27 +68,27 @@ def dataset_section(files: StudyFiles) -> str:
 
 
 def _check_summary(path: Path) -> str:
+    from amoseg.data.check import read_report
+
     if not path.is_file():
         return html.missing(f"`{path}` not found: the dataset check is written by `amoseg check`.")
     try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        verdict = "passed" if report["ok"] else "FAILED"
-        return html.paragraph(
-            f"Dataset check (`{path}`): {verdict}; {report['cases_checked']} cases checked, "
-            f"{report['errors']} errors, {report['warnings']} warnings."
-        )
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, KeyError, TypeError) as error:
-        return html.missing(f"`{path}` is not an amoseg check report ({error}).")
+        report = read_report(path)
+    except AmosegError as error:
+        return html.missing(str(error))
+    return html.paragraph(
+        f"Dataset check (`{path}`): {'passed' if report.ok else 'FAILED'}; {report.cases_checked} cases "
+        f"checked, {len(report.errors)} errors, {len(report.warnings)} warnings."
+    )
 
 
-def _card_from_json(path: Path) -> str:
-    from amoseg.data.card import card_markdown
+def _card(path: Path) -> str:
+    from amoseg.data.card import card_markdown, read_card
 
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-        return html.markdown_to_html(card_markdown(card))
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
-        return html.missing(f"`{path}` is not an amoseg dataset card ({error}).")
+        return html.markdown_to_html(card_markdown(read_card(path)))
+    except AmosegError as error:
+        return html.missing(str(error))
 
 
 def plan_section(files: StudyFiles) -> str:
@@ -182,9 +176,8 @@ def _fold(root: Path, fold: Path) -> str:
     if not history:
         return "\n".join([*parts, html.missing(f"`{fold / LOG_FILE}` holds no epoch yet.")])
     last = history[-1]
-    config = json_object(fold / "config.json") or {}
     facts = fold_facts(fold, history)
-    budget = config.get("time_budget_s")
+    budget = facts.budget_s
     rows = [
         ("Epochs", facts.progress_text()),
         ("Iterations", last.get("iteration", "–")),
@@ -197,7 +190,7 @@ def _fold(root: Path, fold: Path) -> str:
         ("Best EMA pseudo-Dice", _fixed(_best(history, "ema_pseudo_dice"))),
         ("Training loss (last epoch)", _fixed(last.get("train_loss"))),
         ("Validation loss (last epoch)", _fixed(last.get("val_loss"))),
-        ("Device", config.get("device", "–")),
+        ("Device", facts.device or "–"),
     ]
     parts.append(html.table(("Figure", "Value"), rows, table_id=f"training-{fold.name}"))
     if facts.validates_on_training_cases:
@@ -229,11 +222,12 @@ def _fold(root: Path, fold: Path) -> str:
 
 def _learned(fold: Path) -> str:
     """The organs the fold learned per modality: the only ones its predictions can hold."""
-    from amoseg.training.learned import RULE, learned_from_record
+    from amoseg.model.learned import RULE, learned_from_record
+    from amoseg.training.run import LABELS_FILE, read_label_map
 
-    learned = learned_from_record(json_object(fold / "dataset.json") or {})
+    learned = learned_from_record(readable(read_label_map, fold) or {})
     if learned is None:
-        return html.missing(f"`{fold / 'dataset.json'}` does not say which organs the fold learned.")
+        return html.missing(f"`{fold / LABELS_FILE}` does not say which organs the fold learned.")
     rows = [
         (modality, ", ".join(ORGAN_BY_ID[organ].title for organ in organs) or "none")
         for modality, organs in learned.items()

@@ -68,7 +68,7 @@ class StudyFiles:
 
     Attributes:
         root: the study folder.
-        dataset: the dataset folder (``--dataset``, else ``root/phantoms``), or None when neither exists.
+        dataset: the dataset folder asked for, else ``root/phantoms``, or None when neither exists.
         plan: ``root/plans.json``, else the first fold's plans.json, else None.
         folds: fold folders holding a log.jsonl, sorted by path.
         report_folder: where the report is written, for relative links (default: ``root``).
@@ -153,5 +153,7 @@ def _plan_file(root: Path, folds: tuple[Path, ...]) -> Path | None:
 
 
 def _demo_dataset(root: Path) -> Path | None:
+    from amoseg.data.layout import DATASET_JSON
+
     candidate = root / DEMO_DATASET
-    return candidate if (candidate / "dataset.json").is_file() else None
+    return candidate if (candidate / DATASET_JSON).is_file() else None

@@ -8,17 +8,19 @@ validation on training cases (fold "all"), synthetic data, an NSD tolerance belo
 
 from __future__ import annotations
 
+from amoseg.data.layout import read_dataset_json
+from amoseg.evaluation.records import read_summary
 from amoseg.labels import ORGAN_BY_ID, ORGAN_BY_NAME
 from amoseg.reporting import html
 from amoseg.reporting.evaluation_sections import GROUP_ORDER, Scores
 from amoseg.reporting.scores import not_predicted
 from amoseg.reporting.study import StudyFiles
-from amoseg.reporting.training_facts import FoldFacts, fold_facts, json_object
+from amoseg.reporting.training_facts import FoldFacts, fold_facts, readable
 
 
 def summary_box(files: StudyFiles, scores: Scores) -> str:
     """The HTML of the box (``id="summary"``)."""
-    summary = json_object(files.layout.evaluation / "summary.json")
+    summary = readable(read_summary, files.layout.evaluation / "summary.json") or {}
     items = [*_headline(summary), *_empty_organs(scores), *_unscored(summary)]
     facts = _fold_facts(files)
     warnings = [
@@ -111,7 +113,7 @@ def _training_warnings(facts: list[FoldFacts]) -> list[str]:
 
 
 def _data_warnings(files: StudyFiles) -> list[str]:
-    meta = json_object(files.dataset / "dataset.json") if files.dataset is not None else {}
+    meta = (readable(read_dataset_json, files.dataset) if files.dataset is not None else None) or {}
     if "phantom" in meta:
         return [
             "The data are synthetic phantoms (`amoseg phantom`): the figures say nothing about real scans"

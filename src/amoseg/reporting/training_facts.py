@@ -1,19 +1,23 @@
 """What a fold's training did, read from its folder: for the report's summary box and training section.
 
 A fold folder holds ``log.jsonl`` (one record per epoch), ``config.json`` (the settings) and
-``plans.json``; from them: how far training got and why it stopped, whether its validation ran on its
-own training cases (fold "all"), and the planned step time against the measured one.
+``plans.json``, read here through their owners' typed readers; from them: how far training got and
+why it stopped, whether its validation ran on its own training cases (fold "all"), and the planned
+step time against the measured one. A report shows what a damaged or missing file leaves it, so an
+unreadable config or plan counts as absent.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-#: A measured step this many times the planned one is worth a warning (as ``amoseg train`` gives).
-SLOW_STEP_RATIO = 1.5
+from amoseg.training.log import SLOW_STEP_RATIO
+
+_Record = TypeVar("_Record")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class FoldFacts:
         iterations: steps done.
         planned_step_s: the plan's estimated seconds per step (cpu preset), or None.
         measured_step_s: median seconds per iteration over the epochs, validation included.
+        device: the device the config asked for ("auto", "cpu", ...), or None if unknown.
     """
 
     name: str
@@ -41,6 +46,7 @@ class FoldFacts:
     iterations: int
     planned_step_s: float | None
     measured_step_s: float | None
+    device: str | None = None
 
     @property
     def stopped_by_budget(self) -> bool:
@@ -56,7 +62,7 @@ class FoldFacts:
 
     @property
     def slow(self) -> bool:
-        """The steps took more than ``SLOW_STEP_RATIO`` times the plan's estimate."""
+        """The steps took more than ``SLOW_STEP_RATIO`` times the plan's (as ``amoseg train`` warns)."""
         return bool(
             self.planned_step_s
             and self.measured_step_s
@@ -76,22 +82,37 @@ class FoldFacts:
 
 def fold_facts(fold: Path, history: list[dict]) -> FoldFacts | None:
     """The facts of a fold folder from its log records; None for an empty log."""
+    from amoseg.planning.plan import PLANS_FILE, Plan
+    from amoseg.training.config import TrainConfig
+    from amoseg.training.run import CONFIG_FILE
+
     if not history:
         return None
-    config = json_object(fold / "config.json")
-    plan = json_object(fold / "plans.json")
+    config = readable(TrainConfig.load, fold / CONFIG_FILE)
+    plan = readable(Plan.load, fold / PLANS_FILE)
     last = history[-1]
     return FoldFacts(
         name=fold.name,
-        fold=str(config.get("fold", fold.name.removeprefix("fold_"))),
+        fold=config.fold if config else fold.name.removeprefix("fold_"),
         epochs=int(last.get("epoch") or 0),
-        planned_epochs=config.get("epochs"),
-        budget_s=config.get("time_budget_s"),
+        planned_epochs=config.epochs if config else None,
+        budget_s=config.time_budget_s if config else None,
         elapsed_s=float(last.get("elapsed_seconds") or 0.0),
         iterations=int(last.get("iteration") or 0),
-        planned_step_s=plan.get("estimated_step_s"),
+        planned_step_s=plan.planned_step_s if plan else None,
         measured_step_s=_seconds_per_iteration(history),
+        device=config.device if config else None,
     )
+
+
+def readable(reader: Callable[[Path], _Record], path: Path) -> _Record | None:
+    """``reader(path)``, or None when what it reads is missing or its reader refuses it."""
+    from amoseg.errors import AmosegError
+
+    try:
+        return reader(path)
+    except AmosegError:
+        return None
 
 
 def _seconds_per_iteration(history: list[dict]) -> float | None:
@@ -103,12 +124,3 @@ def _seconds_per_iteration(history: list[dict]) -> float | None:
             values.append(seconds / (iteration - previous))
         previous = iteration or previous
     return statistics.median(values) if values else None
-
-
-def json_object(path: Path) -> dict:
-    """The JSON object in ``path``; empty when the file is missing, unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return {}
-    return data if isinstance(data, dict) else {}

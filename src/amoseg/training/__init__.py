@@ -1,7 +1,8 @@
-"""Training: patches and augmentation, network, partial-label loss, trainer, checkpoints, DDP.
+"""Training: patches and augmentation, the partial-label loss, the loop, resuming, DDP.
 
 Importing this package loads no torch; the submodules that need it import it themselves.
-``amoseg.training.checkpoint.load_model(fold_dir, device)`` gives the predictor a trained network.
+Training writes what ``amoseg.model`` defines (checkpoints, the organs learned); the predictor reads
+it from there, never from this package.
 """
 
 from amoseg.training.config import TrainConfig, parse_duration

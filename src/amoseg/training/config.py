@@ -16,6 +16,7 @@ from typing import Any
 
 from amoseg.atomic import read_json
 from amoseg.errors import AmosegError, InputError
+from amoseg.model import DEFAULT_MIRROR_AXES, FORMAT_1_MIRROR_AXES
 
 CONFIG_VERSION = 2
 FOLDS = ("0", "1", "2", "3", "4", "all")
@@ -39,16 +40,6 @@ CPU_PRESET_DEFAULTS = MappingProxyType(
         "augment": False,
     }
 )
-#: Mirroring axes of the canonical orientation (LPS: 0 runs right to left, 1 front to back, 2 feet to
-#: head): none by default. Every case is reoriented to that orientation, so a mirrored patch shows an
-#: anatomy no scan has, and flipping axis 0 puts a left kidney where right kidneys are, so the network
-#: can no longer tell the AMOS left and right organs apart by position (TotalSegmentator trains without
-#: mirroring for this reason). On the phantoms, 5 minutes of cpu-preset training reach a mean
-#: pseudo-Dice of 0.59 and 0.62 (two runs) without mirroring, 0.43 mirroring axes 1 and 2, 0.39
-#: mirroring all three as nnU-Net does (docs/training.md).
-DEFAULT_MIRROR_AXES: tuple[int, ...] = ()
-#: What runs of config format 1 mirrored: every axis, as nnU-Net does by default.
-_FORMAT_1_MIRROR_AXES = (0, 1, 2)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "": 1.0}
 
@@ -187,7 +178,7 @@ class TrainConfig:
         if version > CONFIG_VERSION:
             raise ValueError(f"config format {data['config_version']} is newer than this amoseg")
         if version < 2:
-            data = {"mirror_axes": _FORMAT_1_MIRROR_AXES, **data, "config_version": CONFIG_VERSION}
+            data = {"mirror_axes": FORMAT_1_MIRROR_AXES, **data, "config_version": CONFIG_VERSION}
         return cls(**data)
 
     def save(self, path: str | Path) -> None:

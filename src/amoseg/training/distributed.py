@@ -31,10 +31,14 @@ class Context:
         return self.world_size > 1
 
 
+#: A run without torchrun.
+SINGLE_PROCESS = Context()
+
+
 def context_from_environment() -> Context:
     """The torchrun context, or a single process when the variables are absent."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return Context()
+        return SINGLE_PROCESS
     return Context(
         rank=int(os.environ["RANK"]),
         world_size=int(os.environ["WORLD_SIZE"]),

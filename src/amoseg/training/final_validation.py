@@ -26,14 +26,9 @@ import numpy as np
 
 from amoseg.atomic import read_json
 from amoseg.errors import InputError
-from amoseg.inference.postprocess import (
-    POSTPROCESSING_FILE,
-    Postprocessing,
-    decide_from_scores,
-    floats_from_json,
-    score_case,
-)
+from amoseg.inference.postprocess import decide_from_scores, score_case
 from amoseg.labels import organ_name
+from amoseg.model.postprocessing import POSTPROCESSING_FILE, Postprocessing, floats_from_json
 from amoseg.planning.plan import Plan
 from amoseg.training.dataset import CacheCase, case_arrays
 
@@ -130,11 +125,13 @@ def predict_case_label(
     """
     import torch
 
-    from amoseg.inference.organs import fold_into_background
-    from amoseg.inference.predictor import WindowSettings, predict_probabilities
+    from amoseg.inference.windows import WindowSettings, predict_probabilities
+    from amoseg.model.organs import fold_into_background
 
-    settings = WindowSettings(patch_size=tuple(plan.patch_size), step=step, mirror=False)
-    probabilities = predict_probabilities([network], image, plan.num_classes, settings, device)
+    settings = WindowSettings(step=step, mirror=False)
+    probabilities = predict_probabilities(
+        [network], image, plan.num_classes, plan.patch_size, settings, device
+    )
     if organs is not None:
         probabilities = fold_into_background(probabilities, organs)
     return torch.argmax(probabilities, dim=0).to(torch.uint8).cpu().numpy()

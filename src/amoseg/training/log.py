@@ -16,6 +16,7 @@ from pathlib import Path
 
 from amoseg.atomic import write_text
 from amoseg.labels import ORGAN_BY_ID
+from amoseg.planning.plan import Plan
 
 LOG_FILE = "log.jsonl"
 CURVES_FILE = "curves.png"
@@ -71,7 +72,7 @@ def read_log(folder: Path) -> list[dict]:
 
 def plot_curves(folder: Path, history: Sequence[dict], title: str = "") -> None:
     """Write ``curves.png`` (see ``curves_figure``); nothing when no record has an epoch."""
-    from amoseg.reporting.figures import save_png
+    from amoseg.plotting.figures import save_png
 
     figure = curves_figure(history, title)
     if figure is not None:
@@ -86,7 +87,7 @@ def curves_figure(history: Sequence[dict], title: str = ""):
     validation included) and that time over the epoch's training steps (right). Epoch ticks are
     integers. A missing value (null in the log) leaves a gap.
     """
-    from amoseg.reporting.figures import pyplot, styled
+    from amoseg.plotting.figures import pyplot, styled
 
     records = [record for record in history if record.get("epoch") is not None]
     if not records:
@@ -98,7 +99,7 @@ def _curves_figure(plt, records: list[dict], title: str):
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
-    from amoseg.reporting.figures import organ_colour
+    from amoseg.plotting.figures import organ_colour
 
     epochs = [record["epoch"] for record in records]
     # Few epochs: mark each one, or a single epoch would draw nothing.
@@ -223,6 +224,26 @@ def print_epoch(bar, record: dict, epochs: int) -> None:
         f"(EMA {number(record['ema_pseudo_dice'])}), lr {record['lr']:.2e}, {record['epoch_seconds']:.1f} s"
     )
     bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+#: A training step this many times the plan's is worth a warning: a time budget then holds that many
+#: times fewer steps than the plan was sized for.
+SLOW_STEP_RATIO = 1.5
+
+
+def slow_step_warning(plan: Plan, seconds_per_step: float) -> str | None:
+    """The line ``amoseg train`` prints when its steps are more than ``SLOW_STEP_RATIO`` times the
+    plan's; None when they are not, or the plan states no step time (GPU presets)."""
+    planned = plan.planned_step_s
+    if not planned or seconds_per_step <= SLOW_STEP_RATIO * planned:
+        return None
+    where = plan.measured_step.describe() if plan.measured_step else "estimated for the reference 2 CPU cores"
+    return (
+        f"warning: training steps take {seconds_per_step:.2f} s against the plan's {planned:.2f} s ({where}): "
+        f"a time budget holds {seconds_per_step / planned:.1f}x fewer steps than planned. If this machine "
+        "is not the one that planned (or was busy then), plan again here (`amoseg plan DATASET --preset "
+        "cpu -o plans.json`), then preprocess and train with the new plan"
+    )
 
 
 def print_result(result, fold: str) -> None:

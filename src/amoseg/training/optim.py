@@ -11,6 +11,8 @@ gradient scaler where bfloat16 is missing) and on CPUs with native bfloat16 inst
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -81,7 +83,23 @@ def cpu_has_native_bf16() -> bool:
             return False
     except (AttributeError, RuntimeError):
         return False
-    return bool(cpu_flags() & NATIVE_BF16_FLAGS)
+    return bool(cpu_flags() & NATIVE_BF16_FLAGS) and isa_allows_bf16()
+
+
+#: Instruction-set caps below native bfloat16, as ``ONEDNN_MAX_CPU_ISA`` (oneDNN's kernels) and
+#: ``ATEN_CPU_CAPABILITY`` (torch's own) name them. With one set, as to measure what an AVX2-only CPU
+#: does, bfloat16 would be emulated there and slower than float32, so training stays in float32.
+ISA_CAPS_WITHOUT_BF16 = frozenset(
+    {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI", "DEFAULT"}
+)
+
+
+def isa_allows_bf16(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether no instruction-set cap in ``environ`` keeps oneDNN or torch below native bfloat16."""
+    caps = (
+        environ.get(name, "") for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+    )
+    return not any(cap.strip().upper() in ISA_CAPS_WITHOUT_BF16 for cap in caps)
 
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:

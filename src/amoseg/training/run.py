@@ -16,19 +16,22 @@ Run folder::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amoseg.errors import AmosegError, InputError
 from amoseg.labels import ORGAN_BY_ID
+from amoseg.model.learned import RULE as LEARNED_RULE
+from amoseg.model.learned import learned_from_record, learned_labels
 from amoseg.planning.plan import PLANS_FILE, Plan
+from amoseg.preprocessing.cache import PlanCache
 from amoseg.training.config import TrainConfig
-from amoseg.training.dataset import CacheCase, find_cache, index_cases
-from amoseg.training.learned import RULE as LEARNED_RULE
-from amoseg.training.learned import learned_from_record, learned_labels
+from amoseg.training.dataset import CacheCase, index_cases
 from amoseg.training.splits import fold_cases, load_or_make_splits
+
+if TYPE_CHECKING:
+    from amoseg.training.trainer import TrainResult
 
 CONFIG_FILE = "config.json"
 LABELS_FILE = "dataset.json"
@@ -47,7 +50,7 @@ def class_names(plan: Plan) -> dict[str, str]:
 
 def label_map(plan: Plan, cases: list[CacheCase], train_cases: list[CacheCase]) -> dict[str, Any]:
     """The dataset.json-like record of what the network's channels mean, and which of them the fold
-    learned per modality (``amoseg.training.learned``: from its training cases only)."""
+    learned per modality (``amoseg.model.learned``: from its training cases only)."""
     names = {"background": 0}
     names.update(
         {ORGAN_BY_ID[label].name: label for label in range(1, plan.num_classes) if label in ORGAN_BY_ID}
@@ -63,6 +66,21 @@ def label_map(plan: Plan, cases: list[CacheCase], train_cases: list[CacheCase]) 
         "plan_id": plan.plan_id,
         "orientation": plan.orientation,
     }
+
+
+def read_label_map(fold_dir: str | Path) -> dict[str, Any]:
+    """A fold folder's ``dataset.json`` (``label_map``'s record).
+
+    Raises:
+        InputError: missing, unreadable, or not a JSON object.
+    """
+    from amoseg.atomic import read_json
+
+    path = Path(fold_dir) / LABELS_FILE
+    record = read_json(path, "fold label map")
+    if not isinstance(record, dict):
+        raise InputError(path, "not a fold's label map (a JSON object)")
+    return record
 
 
 def resolve_device(requested: str):
@@ -81,13 +99,48 @@ def resolve_device(requested: str):
         )
     if requested == "cuda":
         if not torch.cuda.is_available():
-            raise AmosegError("--device cuda: no CUDA GPU is available to this torch; use --device cpu")
+            raise AmosegError("`device` cuda: no CUDA GPU is available to this torch; use `device` cpu")
         local_rank = context_from_environment().local_rank
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     if requested == "mps" and not torch.backends.mps.is_available():
-        raise AmosegError("--device mps: Apple's MPS backend is not available here; use --device cpu")
+        raise AmosegError("`device` mps: Apple's MPS backend is not available here; use `device` cpu")
     return torch.device(requested)
+
+
+def resume_decision(resume: bool, checkpoints: Collection[str], validated: bool) -> str:
+    """What ``train`` does with a fold folder, from what the folder holds.
+
+    Args:
+        resume: whether the run was asked to continue.
+        checkpoints: the names of the checkpoints there ("final", "best", "latest").
+        validated: whether the final validation's record is there.
+
+    Returns:
+        "start" (from scratch), "continue" (from the latest checkpoint), "validate" (finished, but
+        stopped before or during the final validation: run it, then report finished), "finished"
+        (nothing to do), or "refuse" (a run is there and continuing it was not asked).
+    """
+    if not resume:
+        return "refuse" if checkpoints else "start"
+    if "final" in checkpoints:
+        return "finished" if validated else "validate"
+    return "continue" if "latest" in checkpoints else "start"
+
+
+def resumed_config(stored: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
+    """The interrupted run's settings with the ``RESUMABLE_CHANGES`` given in ``changes``.
+
+    Raises:
+        AmosegError: ``changes`` names a setting a resumed run keeps.
+    """
+    unknown = sorted(set(changes) - set(RESUMABLE_CHANGES))
+    if unknown:
+        raise AmosegError(
+            f"a resumed run keeps its settings ({', '.join(unknown)} given); only "
+            f"{', '.join(RESUMABLE_CHANGES)} may change"
+        )
+    return stored.with_changes(**changes)
 
 
 def train(
@@ -99,59 +152,55 @@ def train(
     resume: bool = False,
     resume_changes: Mapping[str, Any] | None = None,
     progress: bool = True,
-):
+) -> TrainResult:
     """Train ``config.fold`` on the plan's cache in ``preprocessed``; outputs go to ``output/fold_<k>/``.
 
     Under ``torchrun`` every process calls this; rank 0 writes. With ``resume`` the fold continues from
     its ``checkpoint_latest.pt`` (from scratch when there is none; nothing to do when it has finished)
     with the stored settings, changed only by ``resume_changes`` (keys from ``RESUMABLE_CHANGES``).
 
-    Returns:
-        the ``TrainResult``.
-
     Raises:
         AmosegError: no cache for the plan, a case made by another plan, a fold that does not exist or
             has no validation case, a run folder that already holds a run (without ``resume``), or a
             device that is not available.
     """
+    from amoseg.model.checkpoint import CHECKPOINT_NAMES, checkpoint_path, read_checkpoint
+    from amoseg.model.network import training_topology
     from amoseg.training import distributed
-    from amoseg.training.checkpoint import checkpoint_path, read_checkpoint
-    from amoseg.training.network import training_topology
-    from amoseg.training.trainer import TrainingSetup, TrainResult, fit
+    from amoseg.training.final_validation import VALIDATION_FILE
+    from amoseg.training.trainer import TrainingSetup, TrainingState, TrainResult, fit
 
-    resume_changes = dict(resume_changes or {})
     plan = plan if isinstance(plan, Plan) else Plan.load(plan)
-    cases = index_cases(find_cache(preprocessed, plan), plan)
+    cases = index_cases(PlanCache.open(preprocessed, plan), plan)
     runs = Path(output)
     context = distributed.context_from_environment()
     fold_dir = runs / f"fold_{config.fold}"
-    latest = checkpoint_path(fold_dir, "latest")
-    resume_from = None
-    if resume and checkpoint_path(fold_dir, "final").is_file():
-        if context.is_main and not (fold_dir / "validation.json").is_file():
-            # Killed after the final checkpoint, before or during the final validation.
-            stored = TrainConfig.from_dict(read_checkpoint(checkpoint_path(fold_dir, "final"))["config"])
+    present = [name for name in CHECKPOINT_NAMES if checkpoint_path(fold_dir, name).is_file()]
+    action = resume_decision(resume, present, (fold_dir / VALIDATION_FILE).is_file())
+    if action == "refuse":
+        raise InputError(
+            fold_dir, "already holds a training run; continue it with `resume`, or choose another `output`"
+        )
+    if action in ("validate", "finished"):
+        final = read_checkpoint(checkpoint_path(fold_dir, "final"))
+        if action == "validate" and context.is_main:
+            stored = TrainConfig.from_dict(final.config)
             val_cases = _split(runs, cases, stored, write=False)[1]
             _validate_fold(fold_dir, stored, val_cases, resolve_device(config.device), progress)
-        return _finished(fold_dir, progress and context.is_main)
-    if resume and latest.is_file():
+        if progress and context.is_main:
+            print(f"{fold_dir} has finished training (checkpoint_final.pt); nothing to resume")
+        return TrainResult.of(fold_dir, TrainingState.from_checkpoint(final), "already finished")
+    resume_from = None
+    if action == "continue":
+        latest = checkpoint_path(fold_dir, "latest")
         resume_from = read_checkpoint(latest)
-        trained_plan = Plan.from_dict(resume_from["plan"]).plan_id
-        if trained_plan != plan.plan_id:
+        if resume_from.plan.plan_id != plan.plan_id:
             raise InputError(
-                latest, f"was trained with plan {trained_plan}, not {plan.plan_id}; pass that plan"
+                latest,
+                f"was trained with plan {resume_from.plan.plan_id}, not {plan.plan_id}; pass that plan",
             )
-        unknown = sorted(set(resume_changes) - set(RESUMABLE_CHANGES))
-        if unknown:
-            raise AmosegError(
-                f"a resumed run keeps its settings; only {', '.join(RESUMABLE_CHANGES)} may change"
-            )
-        config = replace(TrainConfig.from_dict(resume_from["config"]), **resume_changes)
-    elif not resume and any(fold_dir.glob("checkpoint_*.pt")):
-        raise InputError(
-            fold_dir, "already holds a training run; continue it with --resume, or choose another -o"
-        )
-    if resume_from is None and resume and progress and context.is_main:
+        config = resumed_config(TrainConfig.from_dict(resume_from.config), resume_changes or {})
+    elif resume and progress and context.is_main:
         print(f"No checkpoint in {fold_dir} yet: starting the fold from scratch")
 
     train_cases, val_cases = _split(runs, cases, config, write=context.is_main)
@@ -187,7 +236,7 @@ def train(
             dataset=label_map(plan, cases, train_cases),
             progress=progress,
         )
-        result: TrainResult = fit(setup, resume_from)
+        result = fit(setup, resume_from)
         distributed.barrier()
         if context.is_main:
             # After the barrier the other ranks are free to leave: this uses no collective.
@@ -216,31 +265,13 @@ def _validate_fold(fold_dir: Path, config: TrainConfig, val_cases: list[CacheCas
     """
     if str(config.fold) == "all" or not val_cases:
         return
-    from amoseg.training.checkpoint import load_model
+    from amoseg.model.checkpoint import load_network
     from amoseg.training.final_validation import final_validation
 
-    network, plan, metadata = load_model(fold_dir, device, checkpoint="final")
-    learned = learned_from_record(metadata.get("dataset") or {})
-    final_validation(fold_dir, network, plan, val_cases, device, progress=progress, learned=learned)
-
-
-def _finished(fold_dir: Path, report: bool):
-    from amoseg.training.checkpoint import checkpoint_path, read_checkpoint
-    from amoseg.training.trainer import TrainResult
-
-    final = read_checkpoint(checkpoint_path(fold_dir, "final"))
-    last = final["history"][-1] if final["history"] else {}
-    if report:
-        print(f"{fold_dir} has finished training (checkpoint_final.pt); nothing to resume")
-    return TrainResult(
-        fold_dir=fold_dir,
-        epochs=int(final["epoch"]),
-        iterations=int(final["iteration"]),
-        mean_pseudo_dice=float("nan") if last.get("mean_pseudo_dice") is None else last["mean_pseudo_dice"],
-        pseudo_dice=dict(last.get("pseudo_dice", {})),
-        best_ema_dice=final.get("best_ema_dice"),
-        elapsed_seconds=float(final["elapsed_seconds"]),
-        stopped_by="already finished",
+    network, checkpoint = load_network(fold_dir, device, checkpoint="final")
+    learned = learned_from_record(checkpoint.dataset)
+    final_validation(
+        fold_dir, network, checkpoint.plan, val_cases, device, progress=progress, learned=learned
     )
 
 
@@ -283,7 +314,7 @@ def _announce(plan, config, topology, train_cases, val_cases, device, context, r
     patch = " x ".join(str(value) for value in plan.patch_size)
     budget = f", time budget {config.time_budget_s:.0f} s" if config.time_budget_s else ""
     where = f"{device}" + (f" x {context.world_size} processes" if context.distributed else "")
-    start = f"resuming after epoch {resume_from['epoch']}" if resume_from else "starting"
+    start = f"resuming after epoch {resume_from.epoch}" if resume_from else "starting"
     print(
         f"Training fold {config.fold} of plan {plan.plan_id} on {where}: {len(train_cases)} training and "
         f"{len(val_cases)} validation cases, patch {patch}, batch {config.batch_size or plan.batch_size}, "

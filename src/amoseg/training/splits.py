@@ -112,6 +112,6 @@ def fold_cases(splits: list[dict], fold: str, val_cases_for_all: int = 4) -> tup
         total = len(chosen["train"]) + len(chosen["val"])
         raise AmosegError(
             f"fold {fold} has {len(chosen['train'])} training and {len(chosen['val'])} validation cases "
-            f"({total} labelled in all; five folds need at least 5): train with --fold all instead"
+            f"({total} labelled in all; five folds need at least 5): train with `fold` all instead"
         )
     return list(chosen["train"]), list(chosen["val"])

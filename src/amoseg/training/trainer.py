@@ -1,14 +1,15 @@
-"""The training loop, in one function a reader can hold in their head.
+"""The training loop, in one function a reader can hold in their head (``fit``).
 
-    build the network, optimizer, scaler; restore them from a checkpoint when resuming
+    build the network, optimizer and scaler, restored from a checkpoint when resuming
     for each epoch until the epochs or the time budget run out:
-        for each iteration: next batch (prepared in a thread), learning rate, forward, Dice + CE over
-            the deep-supervision outputs, backward, clip gradients at 12, SGD step
+        train_epoch: next batch (prepared in a thread), learning rate, forward, Dice + CE over the
+            deep-supervision outputs, backward, clip gradients at 12, SGD step
         validate on the fixed patches; log; checkpoint "latest" (and "best" when the EMA of the mean
-        pseudo-Dice improved)
+            pseudo-Dice improved)
     checkpoint "final"; record every rank's weight digest (DDP keeps them bitwise equal)
 
-Everything that sets the run up (cache, splits, folders, devices, resuming) lives in ``training.run``.
+Everything that sets the run up (cache, splits, folders, devices, whether to resume) lives in
+``training.run``.
 """
 
 from __future__ import annotations
@@ -22,27 +23,31 @@ from typing import Any
 
 import torch
 
-from amoseg import __version__
-from amoseg.planning.plan import NetworkTopology, Plan
-from amoseg.training import distributed
-from amoseg.training.augment import nnunet_augmentation
-from amoseg.training.batch import Batch
-from amoseg.training.checkpoint import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_VERSION,
+from amoseg.model.checkpoint import (
+    Checkpoint,
     checkpoint_path,
     restore_rng_states,
     rng_states,
     save_checkpoint,
-    topology_to_dict,
     weights_digest,
 )
+from amoseg.model.network import build_training_network, unwrap
+from amoseg.planning.plan import NetworkTopology, Plan
+from amoseg.training import distributed
+from amoseg.training.augment import Compose, nnunet_augmentation
+from amoseg.training.batch import Batch
 from amoseg.training.config import TrainConfig
 from amoseg.training.dataset import CacheCase
 from amoseg.training.loader import BatchStream, PatchSource
-from amoseg.training.log import epoch_record, plot_curves, print_epoch, progress_bar, write_log
+from amoseg.training.log import (
+    epoch_record,
+    plot_curves,
+    print_epoch,
+    progress_bar,
+    slow_step_warning,
+    write_log,
+)
 from amoseg.training.loss import deep_supervision_loss
-from amoseg.training.network import build_training_network, unwrap
 from amoseg.training.optim import (
     autocast_dtype,
     make_optimizer,
@@ -95,6 +100,33 @@ class TrainingState:
     best_ema_dice: float | None = None
     history: list[dict] = field(default_factory=list)
 
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint) -> TrainingState:
+        return cls(
+            epoch=checkpoint.epoch,
+            iteration=checkpoint.iteration,
+            elapsed_seconds=checkpoint.elapsed_seconds,
+            ema_dice=checkpoint.ema_dice,
+            best_ema_dice=checkpoint.best_ema_dice,
+            history=[dict(record) for record in checkpoint.history],
+        )
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch's training half: mean loss over its steps and ranks, the last learning rate, the steps
+    done and their wall time (batches waited for included), and whether the time budget ran out."""
+
+    train_loss: float
+    lr: float
+    steps: int
+    out_of_time: bool
+    seconds: float
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / self.steps if self.steps else math.nan
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -119,6 +151,21 @@ class TrainResult:
     elapsed_seconds: float
     stopped_by: str
 
+    @classmethod
+    def of(cls, fold_dir: Path, state: TrainingState, stopped_by: str) -> TrainResult:
+        last = state.history[-1] if state.history else {}
+        mean = last.get("mean_pseudo_dice")
+        return cls(
+            fold_dir=fold_dir,
+            epochs=state.epoch,
+            iterations=state.iteration,
+            mean_pseudo_dice=math.nan if mean is None else mean,
+            pseudo_dice=dict(last.get("pseudo_dice", {})),
+            best_ema_dice=state.best_ema_dice,
+            elapsed_seconds=state.elapsed_seconds,
+            stopped_by=stopped_by,
+        )
+
 
 def train_step(
     model: torch.nn.Module,
@@ -142,61 +189,23 @@ def train_step(
     return loss.detach()
 
 
-def fit(setup: TrainingSetup, resume_from: dict[str, Any] | None = None) -> TrainResult:
-    """Train one fold (or continue from a checkpoint's content) and write its outputs."""
-    config, device, context = setup.config, setup.device, setup.context
-    patch_size = tuple(setup.plan.patch_size)
-    batch_size = config.batch_size or setup.plan.batch_size
-    num_classes = setup.plan.num_classes
+def fit(setup: TrainingSetup, resume_from: Checkpoint | None = None) -> TrainResult:
+    """Train one fold (or continue from a checkpoint) and write its log, curves and checkpoints."""
+    config, context = setup.config, setup.context
     show = setup.progress and context.is_main
-
-    torch.manual_seed(config.seed)  # the same initial weights on every rank
-    model = build_training_network(setup.topology).to(device)
-    optimizer = make_optimizer(model, config)
-    dtype = autocast_dtype(device, config.amp)
-    scaler = make_scaler(device, dtype)
-    state = TrainingState()
-    if resume_from is not None:
-        model.network.load_state_dict(resume_from["network"])
-        optimizer.load_state_dict(resume_from["optimizer"])
-        if resume_from.get("scaler"):
-            scaler.load_state_dict(resume_from["scaler"])
-        state = TrainingState(
-            epoch=int(resume_from["epoch"]),
-            iteration=int(resume_from["iteration"]),
-            elapsed_seconds=float(resume_from["elapsed_seconds"]),
-            ema_dice=resume_from.get("ema_dice"),
-            best_ema_dice=resume_from.get("best_ema_dice"),
-            history=list(resume_from["history"]),
-        )
-        restore_rng_states(resume_from["rng"])
-    trained = torch.compile(model) if config.compile else model
-    if context.distributed:
-        trained = torch.nn.parallel.DistributedDataParallel(
-            trained, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
+    model, optimizer, scaler, state = build(setup, resume_from)
+    trained = wrap(model, setup)
+    dtype = autocast_dtype(setup.device, config.amp)
     augmentation = (
-        nnunet_augmentation(patch_size, setup.plan.target_spacing_mm, config.mirror_axes)
+        nnunet_augmentation(setup.plan.patch_size, setup.plan.target_spacing_mm, config.mirror_axes)
         if config.augment
         else None
     )
     # On the CPU the loader thread augments while the network runs; on a GPU the batch goes there first.
-    augment_in_loader = augmentation is not None and device.type == "cpu"
-    source = PatchSource(
-        cases=setup.train_cases,
-        patch_size=patch_size,
-        batch_size=batch_size,
-        num_classes=num_classes,
-        foreground_fraction=config.foreground_fraction,
-        seed=config.seed,
-        rank=context.rank,
-        transform=augmentation if augment_in_loader else None,
-        pin_memory=device.type == "cuda",
-    )
+    in_loader = augmentation is not None and setup.device.type == "cpu"
     val_requests = validation_requests(
         setup.val_cases,
-        patch_size,
+        setup.plan.patch_size,
         config.val_patches_per_case,
         config.max_val_patches,
         config.seed,
@@ -205,59 +214,35 @@ def fit(setup: TrainingSetup, resume_from: dict[str, Any] | None = None) -> Trai
 
     def save(*names: str) -> None:
         if context.is_main:
-            content = checkpoint_content(setup, model, optimizer, scaler, state)
             for name in names:
-                save_checkpoint(checkpoint_path(setup.fold_dir, name), {**content, "name": name})
+                save_checkpoint(
+                    checkpoint_path(setup.fold_dir, name),
+                    checkpoint(setup, model, optimizer, scaler, state, name),
+                )
 
-    stopped_by = "epochs"
+    stopped_by, first_epoch = "epochs", True
     started = time.perf_counter() - state.elapsed_seconds
+    source = patch_source(setup, augmentation if in_loader else None)
     with BatchStream(source, start=state.iteration) as stream, progress_bar(show) as bar:
         while state.epoch < config.epochs:
             epoch_start = time.perf_counter()
-            trained.train()
-            loss_sum, steps = torch.zeros((), device=device), 0
-            task = (
-                bar.add_task(f"epoch {state.epoch + 1}", total=config.iterations_per_epoch) if bar else None
-            )
-            out_of_time = False
-            lr = poly_lr(config, training_progress(config, state.iteration, state.elapsed_seconds))
-            for _ in range(config.iterations_per_epoch):
-                batch, generator = next(stream)
-                batch = batch.to(device, non_blocking=True)
-                if augmentation is not None and not augment_in_loader:
-                    batch = augmentation(batch, generator)
-                lr = poly_lr(config, training_progress(config, state.iteration, state.elapsed_seconds))
-                set_lr(optimizer, lr)
-                loss_sum += train_step(trained, optimizer, scaler, batch, dtype, config.grad_clip_norm)
-                steps += 1
-                state.iteration += 1
-                state.elapsed_seconds = time.perf_counter() - started
-                if bar is not None:
-                    bar.advance(task)
-                    if steps % 10 == 1:  # reading the loss waits for the GPU; not every step
-                        bar.update(
-                            task, description=f"epoch {state.epoch + 1} loss {float(loss_sum) / steps:.3f}"
-                        )
-                if config.time_budget_s is not None:
-                    out_of_time = distributed.broadcast_flag(state.elapsed_seconds >= config.time_budget_s)
-                    if out_of_time:
-                        break
-            if bar is not None:
-                bar.remove_task(task)
-            train_loss = float(distributed.all_reduce_sum(loss_sum.detach().double().cpu())) / (
-                steps * context.world_size
-            )
+            stats = train_epoch(
+                trained, optimizer, scaler, stream, state, started, setup,
+                None if in_loader else augmentation, dtype, bar,
+            )  # fmt: skip
+            if first_epoch and show and (warning := slow_step_warning(setup.plan, stats.seconds_per_step)):
+                bar.console.print(warning, markup=False, highlight=False, soft_wrap=True)
+            first_epoch = False
             result = validate(
                 unwrap_ddp(trained),
                 setup.val_cases,
                 val_requests,
-                patch_size,
-                batch_size,
-                num_classes,
-                device,
+                setup.plan.patch_size,
+                batch_size(setup),
+                setup.plan.num_classes,
+                setup.device,
                 dtype,
-                context.rank,
-                context.world_size,
+                context,
             )
             state.epoch += 1
             state.elapsed_seconds = time.perf_counter() - started
@@ -265,8 +250,8 @@ def fit(setup: TrainingSetup, resume_from: dict[str, Any] | None = None) -> Trai
             record = epoch_record(
                 epoch=state.epoch,
                 iteration=state.iteration,
-                lr=lr,
-                train_loss=train_loss,
+                lr=stats.lr,
+                train_loss=stats.train_loss,
                 val_loss=result.loss,
                 dice=result.dice,
                 ema_dice=math.nan if state.ema_dice is None else state.ema_dice,
@@ -279,13 +264,10 @@ def fit(setup: TrainingSetup, resume_from: dict[str, Any] | None = None) -> Trai
                 plot_curves(
                     setup.fold_dir, state.history, title=f"{setup.fold_dir.name}: {setup.plan.plan_id}"
                 )
-                if improved:
-                    save("latest", "best")
-                else:
-                    save("latest")
+                save("latest", "best") if improved else save("latest")
             if show:
                 print_epoch(bar, record, config.epochs)
-            if out_of_time:
+            if stats.out_of_time:
                 stopped_by = "time budget"
                 break
 
@@ -295,16 +277,106 @@ def fit(setup: TrainingSetup, resume_from: dict[str, Any] | None = None) -> Trai
     if context.is_main:
         write_log(setup.fold_dir, state.history)
         save("final", "latest")
-    last = state.history[-1] if state.history else {}
-    return TrainResult(
-        fold_dir=setup.fold_dir,
-        epochs=state.epoch,
-        iterations=state.iteration,
-        mean_pseudo_dice=math.nan if last.get("mean_pseudo_dice") is None else last["mean_pseudo_dice"],
-        pseudo_dice=dict(last.get("pseudo_dice", {})),
-        best_ema_dice=state.best_ema_dice,
-        elapsed_seconds=state.elapsed_seconds,
-        stopped_by=stopped_by,
+    return TrainResult.of(setup.fold_dir, state, stopped_by)
+
+
+def build(
+    setup: TrainingSetup, resume_from: Checkpoint | None
+) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.amp.GradScaler, TrainingState]:
+    """The network, optimizer, scaler and state: fresh (the same initial weights on every rank), or
+    as the checkpoint left them, generators included."""
+    torch.manual_seed(setup.config.seed)
+    model = build_training_network(setup.topology).to(setup.device)
+    optimizer = make_optimizer(model, setup.config)
+    scaler = make_scaler(setup.device, autocast_dtype(setup.device, setup.config.amp))
+    if resume_from is None:
+        return model, optimizer, scaler, TrainingState()
+    model.network.load_state_dict(resume_from.network)
+    optimizer.load_state_dict(resume_from.optimizer)
+    if resume_from.scaler:
+        scaler.load_state_dict(resume_from.scaler)
+    restore_rng_states(resume_from.rng)
+    return model, optimizer, scaler, TrainingState.from_checkpoint(resume_from)
+
+
+def wrap(model: torch.nn.Module, setup: TrainingSetup) -> torch.nn.Module:
+    """The module the steps run: compiled when asked, inside DDP when distributed."""
+    trained = torch.compile(model) if setup.config.compile else model
+    if setup.context.distributed:
+        device = setup.device
+        trained = torch.nn.parallel.DistributedDataParallel(
+            trained, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return trained
+
+
+def batch_size(setup: TrainingSetup) -> int:
+    return setup.config.batch_size or setup.plan.batch_size
+
+
+def patch_source(setup: TrainingSetup, transform: Compose | None) -> PatchSource:
+    """This rank's stream of training patches, augmented by ``transform`` in the loader thread."""
+    return PatchSource(
+        cases=setup.train_cases,
+        patch_size=tuple(setup.plan.patch_size),
+        batch_size=batch_size(setup),
+        num_classes=setup.plan.num_classes,
+        foreground_fraction=setup.config.foreground_fraction,
+        seed=setup.config.seed,
+        rank=setup.context.rank,
+        transform=transform,
+        pin_memory=setup.device.type == "cuda",
+    )
+
+
+def train_epoch(
+    trained: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    stream: BatchStream,
+    state: TrainingState,
+    started: float,
+    setup: TrainingSetup,
+    augmentation: Compose | None,
+    dtype: torch.dtype | None,
+    bar,
+) -> EpochStats:
+    """One epoch's iterations, or fewer when the time budget runs out (every rank stops together).
+    ``augmentation`` is applied here, on the device (None when the loader augments or nothing does)."""
+    config, device, context = setup.config, setup.device, setup.context
+    trained.train()
+    started_epoch = time.perf_counter()
+    loss_sum, steps, out_of_time = torch.zeros((), device=device), 0, False
+    task = bar.add_task(f"epoch {state.epoch + 1}", total=config.iterations_per_epoch) if bar else None
+    lr = poly_lr(config, training_progress(config, state.iteration, state.elapsed_seconds))
+    for _ in range(config.iterations_per_epoch):
+        batch, generator = next(stream)
+        batch = batch.to(device, non_blocking=True)
+        if augmentation is not None:
+            batch = augmentation(batch, generator)
+        lr = poly_lr(config, training_progress(config, state.iteration, state.elapsed_seconds))
+        set_lr(optimizer, lr)
+        loss_sum += train_step(trained, optimizer, scaler, batch, dtype, config.grad_clip_norm)
+        steps += 1
+        state.iteration += 1
+        state.elapsed_seconds = time.perf_counter() - started
+        if bar is not None:
+            bar.advance(task)
+            if steps % 10 == 1:  # reading the loss waits for the GPU; not every step
+                bar.update(task, description=f"epoch {state.epoch + 1} loss {float(loss_sum) / steps:.3f}")
+        if config.time_budget_s is not None:
+            out_of_time = distributed.broadcast_flag(state.elapsed_seconds >= config.time_budget_s)
+            if out_of_time:
+                break
+    if bar is not None:
+        bar.remove_task(task)
+    total = float(distributed.all_reduce_sum(loss_sum.detach().double().cpu()))
+    return EpochStats(
+        train_loss=total / (steps * context.world_size),
+        lr=lr,
+        steps=steps,
+        out_of_time=out_of_time,
+        seconds=time.perf_counter() - started_epoch,
     )
 
 
@@ -321,36 +393,34 @@ def update_ema(state: TrainingState, mean_dice: float, weight: float) -> bool:
     return improved
 
 
-def checkpoint_content(
+def checkpoint(
     setup: TrainingSetup,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     state: TrainingState,
-) -> dict[str, Any]:
-    """Everything a checkpoint holds (see ``training.checkpoint``); tensors and plain values only."""
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "checkpoint_version": CHECKPOINT_VERSION,
-        "amoseg_version": __version__,
-        "name": "",
-        "fold": setup.config.fold,
-        "network": unwrap(model).state_dict(),
-        "topology": topology_to_dict(setup.topology),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-        "epoch": state.epoch,
-        "iteration": state.iteration,
-        "elapsed_seconds": state.elapsed_seconds,
-        "ema_dice": state.ema_dice,
-        "best_ema_dice": state.best_ema_dice,
-        "history": state.history,
-        "rng": rng_states(),
-        "plan": setup.plan.to_dict(),
-        "config": setup.config.to_dict(),
-        "labels": setup.labels,
-        "dataset": setup.dataset,
-    }
+    name: str,
+) -> Checkpoint:
+    """The run as it stands, to be saved under ``name``."""
+    return Checkpoint(
+        name=name,
+        fold=str(setup.config.fold),
+        plan=setup.plan,
+        topology=setup.topology,
+        network=unwrap(model).state_dict(),
+        config=setup.config.to_dict(),
+        labels=setup.labels,
+        dataset=setup.dataset,
+        epoch=state.epoch,
+        iteration=state.iteration,
+        elapsed_seconds=state.elapsed_seconds,
+        ema_dice=state.ema_dice,
+        best_ema_dice=state.best_ema_dice,
+        history=tuple(state.history),
+        optimizer=optimizer.state_dict(),
+        scaler=scaler.state_dict() if scaler.is_enabled() else {},
+        rng=rng_states(),
+    )
 
 
 def unwrap_ddp(model: torch.nn.Module) -> torch.nn.Module:

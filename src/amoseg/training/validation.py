@@ -17,7 +17,7 @@ import torch
 
 from amoseg.training.batch import Batch
 from amoseg.training.dataset import CacheCase
-from amoseg.training.distributed import all_reduce_sum
+from amoseg.training.distributed import SINGLE_PROCESS, Context, all_reduce_sum
 from amoseg.training.loss import marginal_dice_ce
 from amoseg.training.metrics import DiceAccumulator, mean_dice
 from amoseg.training.sampling import PatchRequest, draw_request, load_batch
@@ -68,15 +68,15 @@ def validate(
     num_classes: int,
     device: torch.device,
     autocast_dtype: torch.dtype | None = None,
-    rank: int = 0,
-    world_size: int = 1,
+    context: Context = SINGLE_PROCESS,
 ) -> ValidationResult:
-    """Evaluate ``model`` (switched to eval mode and back) on this rank's share of ``requests``."""
+    """Evaluate ``model`` (switched to eval mode and back) on this rank's share of ``requests``; the
+    loss and Dice counts are summed over the ranks of ``context``."""
     was_training = model.training
     model.eval()
     accumulator = DiceAccumulator(num_classes)
     loss_sum = torch.zeros(2, dtype=torch.float64)
-    mine = list(requests)[rank::world_size]
+    mine = list(requests)[context.rank :: context.world_size]
     try:
         for start in range(0, len(mine), batch_size):
             chunk = mine[start : start + batch_size]

@@ -146,16 +146,16 @@ def write_phantom_dataset(
 def _check_request(output: Path, n_ct: int, n_mr: int, test_fraction: float, workers: int | None) -> None:
     if not 0 <= n_ct <= LAST_CT_CASE_ID:
         raise AmosegError(
-            f"--ct must be between 0 and {LAST_CT_CASE_ID} (AMOS ids 1..500 are CT), got {n_ct}"
+            f"`n_ct` must be between 0 and {LAST_CT_CASE_ID} (AMOS ids 1..500 are CT), got {n_ct}"
         )
     if not 0 <= n_mr <= LAST_CASE_ID - LAST_CT_CASE_ID:
-        raise AmosegError(f"--mr must be between 0 and {LAST_CASE_ID - LAST_CT_CASE_ID}, got {n_mr}")
+        raise AmosegError(f"`n_mr` must be between 0 and {LAST_CASE_ID - LAST_CT_CASE_ID}, got {n_mr}")
     if n_ct + n_mr == 0:
         raise AmosegError("nothing to generate: ask for at least one CT or MR case")
     if not 0 <= test_fraction < 1:
-        raise AmosegError(f"--test-fraction must be in [0, 1), got {test_fraction}")
+        raise AmosegError(f"`test_fraction` must be in [0, 1), got {test_fraction}")
     if workers is not None and workers < 1:
-        raise AmosegError(f"--workers must be at least 1, got {workers}")
+        raise AmosegError(f"`workers` must be at least 1, got {workers}")
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise AmosegError(
             f"{output}: already exists and is not an empty folder; choose a new folder or remove it"

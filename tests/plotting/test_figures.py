@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from amoseg.data.plots import CLIP_WINDOW_LABEL, plot_statistics, statistics_figures
 from amoseg.data.statistics import CaseStatistics, OrganIntensity, StatisticsAccumulator
+from amoseg.evaluation.records import ScoreRow
 from amoseg.labels import ORGAN_BY_ID
-from amoseg.reporting.figures import FEW_POINTS, SMALL_FONT_SIZE, pyplot
+from amoseg.plotting.figures import FEW_POINTS, SMALL_FONT_SIZE, pyplot
 from amoseg.reporting.score_plots import modality_boxplot_figure
-from amoseg.reporting.scores import ScoreRow
-from amoseg.reporting.stats_plots import CLIP_WINDOW_LABEL, plot_statistics, statistics_figures
 from amoseg.training.log import CURVES_FILE, curves_figure, epoch_record, plot_curves
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from amoseg.inference.predictor import WindowSettings, mirror_combinations, predict_probabilities
+from amoseg.errors import AmosegError
+from amoseg.inference.windows import WindowSettings, mirror_combinations, predict_probabilities
 
 
 class SideOfTheWindow(torch.nn.Module):
@@ -31,12 +33,34 @@ def test_mirroring_along_other_axes_leaves_a_left_right_model_alone_and_along_x_
     image = np.zeros((16, 12, 8), np.float32)
     network = SideOfTheWindow()
 
-    def predict(**mirroring):
-        settings = WindowSettings(patch_size=(16, 12, 8), **mirroring)
-        return predict_probabilities([network], image, 2, settings)
+    def predict(mirror: bool, mirror_axes: tuple[int, ...] = ()):
+        settings = WindowSettings(mirror=mirror)
+        return predict_probabilities([network], image, 2, (16, 12, 8), settings, mirror_axes=mirror_axes)
 
-    plain = predict(mirror=False)
+    plain = predict(mirror=False, mirror_axes=(0, 1, 2))
     assert plain[1, 0].min() > 0.99 and plain[1, -1].max() < 0.01
     torch.testing.assert_close(predict(mirror=True, mirror_axes=(1, 2)), plain)
     # With x flipped too, each flip is averaged with its mirror image: every voxel is undecided.
     torch.testing.assert_close(predict(mirror=True, mirror_axes=(0, 1, 2)), torch.full_like(plain, 0.5))
+
+
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        ({"step": 0}, "window step must be a fraction of the patch in \\(0, 1\\]"),
+        ({"step": float("nan")}, "window step"),
+        ({"step": 1.5}, "window step"),
+        ({"windows_per_batch": 0}, "windows per batch must be a positive integer"),
+    ],
+)
+def test_bad_choices_are_refused_when_made(choice, message):
+    with pytest.raises(AmosegError, match=message):
+        WindowSettings(**choice)
+
+
+def test_without_mirror_axes_mirroring_is_one_pass():
+    """The default mirror axes are the model's default, none: test-time mirroring has nothing to add."""
+    image = np.zeros((16, 12, 8), np.float32)
+    network = SideOfTheWindow()
+    mirrored = predict_probabilities([network], image, 2, (16, 12, 8), WindowSettings(mirror=True))
+    torch.testing.assert_close(mirrored, predict_probabilities([network], image, 2, (16, 12, 8)))

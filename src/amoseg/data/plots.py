@@ -14,7 +14,7 @@ import numpy as np
 from amoseg.data.card import INTENSITY_ORDER
 from amoseg.data.statistics import HISTOGRAM_LOW, StatisticsAccumulator
 from amoseg.labels import MODALITIES, ORGAN_BY_ID, ORGANS
-from amoseg.reporting.figures import (
+from amoseg.plotting.figures import (
     FEW_POINTS,
     caption,
     jittered_points,

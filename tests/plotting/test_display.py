@@ -7,7 +7,7 @@ import pytest
 
 from amoseg.data.phantom import generate_case
 from amoseg.io.image import make_geometry
-from amoseg.reporting.display import (
+from amoseg.plotting.display import (
     CORRECT,
     EDGES,
     FALSE_NEGATIVE,

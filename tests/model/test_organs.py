@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from amoseg.inference.organs import fold_into_background, output_organs
+from amoseg.model.organs import fold_into_background, output_organs
 
 LEARNED = {"CT": (1, 2, 3, 4, 6), "MR": (1, 6)}
 

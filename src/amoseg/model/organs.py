@@ -1,7 +1,7 @@
 """Which organs a prediction may hold, and the others folded into background.
 
 A network trained with the marginal loss on partially labelled data has an output for every class,
-but learned only some (``amoseg.training.learned``): the loss merges the classes a case does not
+but learned only some (``amoseg.model.learned``): the loss merges the classes a case does not
 annotate into its background, so for a class no case annotated, the split between it and background
 is arbitrary, and its argmax is noise (a whole body labelled duodenum). Prediction therefore takes the
 loss's own view: the probabilities of every class the model did not learn are added to background

@@ -1,6 +1,6 @@
 """Pictures of a case with its organs overlaid, in the radiological convention whatever the storage.
 
-Every picture is drawn in the display frame of ``amoseg.reporting.display``: the volume is turned to
+Every picture is drawn in the display frame of ``amoseg.plotting.display``: the volume is turned to
 LPS index order first, so the patient's right is on the image's left (axial and coronal), anterior at
 the top of the axial plane and on the left of the sagittal one, superior at the top of the coronal and
 sagittal planes, for files stored LPS, RAS, LAS or slightly oblique alike. Each panel carries its
@@ -20,7 +20,7 @@ import numpy as np
 
 from amoseg.io.image import Image, LabelMap
 from amoseg.labels import ORGAN_BY_ID, ORGANS
-from amoseg.reporting.display import (
+from amoseg.plotting.display import (
     FALSE_NEGATIVE,
     FALSE_POSITIVE,
     PLANES,
@@ -32,7 +32,7 @@ from amoseg.reporting.display import (
     plane_pixels,
     plane_view,
 )
-from amoseg.reporting.figures import pyplot, save_png
+from amoseg.plotting.figures import pyplot, save_png
 
 #: Display windows: CT soft tissue in HU; MR between its own 1st and 99th percentiles.
 CT_WINDOW = (-160.0, 240.0)
@@ -76,7 +76,7 @@ def case_figure(
     ``organ`` (an AMOS id) in the reference, or in the prediction when the reference has none of it;
     with ``organ`` None, or found in neither, through the centre of all labelled voxels of the
     reference (else the prediction, else the grid's centre). The error map is that organ's when
-    ``organ`` is given, all organs' otherwise (see ``amoseg.reporting.display.error_map``).
+    ``organ`` is given, all organs' otherwise (see ``amoseg.plotting.display.error_map``).
 
     Args:
         image: the intensity image; its geometry sets the display frame.
@@ -88,7 +88,7 @@ def case_figure(
         plane: "axial" (default), "coronal" or "sagittal".
 
     Returns:
-        A matplotlib figure; save it with ``amoseg.reporting.figures.save_png`` or ``figure_png``.
+        A matplotlib figure; save it with ``amoseg.plotting.figures.save_png`` or ``figure_png``.
 
     Raises:
         ValueError: a label map on another grid shape than the image, an unknown organ or plane.
@@ -150,7 +150,7 @@ def planes_figure(
 ):
     """The figure of ``save_preview``: three planes of ``label`` overlaid on ``image``.
 
-    ``centre`` is a display-frame voxel index (see ``amoseg.reporting.display``); by default the
+    ``centre`` is a display-frame voxel index (see ``amoseg.plotting.display``); by default the
     centre of the labelled voxels, or of the grid when none is labelled.
     """
     frame = DisplayFrame.of(image.geometry)

@@ -2,7 +2,7 @@
 
 Pure functions, no plotting. A volume is first reoriented to LPS index order (axis permutation and
 flips only, no interpolation, the nearest axes for an oblique grid, as
-``amoseg.preprocessing.orientation.canonical_reorientation`` chooses them): +x toward the patient's
+``amoseg.io.orientation.canonical_reorientation`` chooses them): +x toward the patient's
 left, +y toward posterior, +z toward superior. Planes are then cut from it in the radiological
 convention:
 
@@ -31,7 +31,7 @@ from typing import Literal
 import numpy as np
 
 from amoseg.io.image import Geometry
-from amoseg.preprocessing.orientation import (
+from amoseg.io.orientation import (
     Reorientation,
     canonical_reorientation,
     reorient_array,

@@ -8,9 +8,9 @@ import pytest
 from amoseg.data.phantom import generate_case
 from amoseg.io.image import LabelMap, make_geometry
 from amoseg.labels import ORGAN_BY_ID, ORGANS
-from amoseg.reporting.display import DisplayFrame, labelled_centre
-from amoseg.reporting.figures import figure_png, pyplot
-from amoseg.reporting.preview import (
+from amoseg.plotting.display import DisplayFrame, labelled_centre
+from amoseg.plotting.figures import figure_png, pyplot
+from amoseg.plotting.preview import (
     CT_WINDOW,
     ERROR_TITLES,
     FALSE_NEGATIVE,

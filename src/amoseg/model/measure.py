@@ -1,7 +1,6 @@
-"""Build the planned network (MONAI DynUNet) and measure one training step of it.
+"""Measure one training step of a planned network: wall time and peak memory.
 
-torch and MONAI are imported inside the functions: ``import monai`` takes seconds, and planning
-itself needs neither.
+torch and MONAI are imported inside the functions: ``import monai`` takes seconds.
 """
 
 from __future__ import annotations
@@ -11,21 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from amoseg.planning.plan import NetworkTopology, Plan
-
-
-def build_network(plan: Plan | NetworkTopology):
-    """``monai.networks.nets.DynUNet`` with exactly the plan's stored constructor arguments, its
-    full-resolution encoder and decoder blocks cut to one convolution when the topology says so."""
-    from monai.networks.nets import DynUNet
-
-    topology = plan.network if isinstance(plan, Plan) else plan
-    network = DynUNet(**topology.dynunet_kwargs())
-    if topology.single_conv_blocks:
-        from amoseg.planning.blocks import use_single_conv_blocks
-
-        use_single_conv_blocks(network)
-    return network
+from amoseg.planning.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -72,6 +57,8 @@ def measure_step(
         repeats: timed steps.
     """
     import torch
+
+    from amoseg.model.network import build_network
 
     patch = tuple(int(v) for v in (patch_size or plan.patch_size))
     batch = int(batch_size or plan.batch_size)

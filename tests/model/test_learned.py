@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amoseg.training.learned import MIN_CASES, learned_from_record, learned_labels
+from amoseg.model.learned import MIN_CASES, learned_from_record, learned_labels
 
 
 def _case(modality, present):

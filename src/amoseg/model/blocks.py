@@ -1,6 +1,6 @@
 """One-convolution blocks for the cpu preset's network (``NetworkTopology.single_conv_blocks``).
 
-This module imports torch; ``planning.network.build_network`` loads it only for a topology that asks
+This module imports torch; ``model.network.build_network`` loads it only for a topology that asks
 for it. A DynUNet block runs two convolutions. The second ones of the full-resolution encoder block and
 of the decoder blocks cost about a third of a cpu-preset training step (``bench/cpu_network.py``), and
 within minutes of training on 2 CPU cores they teach less than the steps they take away

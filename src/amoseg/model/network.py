@@ -19,8 +19,21 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from amoseg.planning.network import build_network
 from amoseg.planning.plan import NetworkTopology, Plan
+
+
+def build_network(plan: Plan | NetworkTopology):
+    """``monai.networks.nets.DynUNet`` with exactly the plan's stored constructor arguments, its
+    full-resolution encoder and decoder blocks cut to one convolution when the topology says so."""
+    from monai.networks.nets import DynUNet
+
+    topology = plan.network if isinstance(plan, Plan) else plan
+    network = DynUNet(**topology.dynunet_kwargs())
+    if topology.single_conv_blocks:
+        from amoseg.model.blocks import use_single_conv_blocks
+
+        use_single_conv_blocks(network)
+    return network
 
 
 def training_topology(plan: Plan, residual: bool = False, deep_supervision: bool = True) -> NetworkTopology:

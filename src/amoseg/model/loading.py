@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amoseg.errors import AmosegError, InputError
-from amoseg.inference.organs import output_organs
+from amoseg.model.organs import output_organs
 from amoseg.planning.plan import Plan
 
 
@@ -25,7 +25,7 @@ class Model:
         mirror_axes: the axes test-time augmentation may mirror: those every fold was trained to be
             mirrored along (a fold that never saw the patient's sides swapped must not be shown them).
         learned: modality -> organ ids every fold learned from that modality
-            (``amoseg.training.learned``); None when the model states nothing (every channel counts).
+            (``amoseg.model.learned``); None when the model states nothing (every channel counts).
     """
 
     networks: tuple
@@ -44,7 +44,7 @@ class Model:
     def describe(self) -> list[str]:
         """Lines for people: folds, plan, and the organs learned per modality (and the rule)."""
         from amoseg.labels import organ_name
-        from amoseg.training.learned import RULE
+        from amoseg.model.learned import RULE
 
         lines = [f"folds: {', '.join(self.folds) or 'one'}; plan {self.plan.plan_id}"]
         if self.learned is None:
@@ -67,18 +67,18 @@ def restrict_organs(model: Model, organs: str) -> Model:
     import dataclasses
 
     from amoseg.labels import ORGAN_BY_ID, parse_label_ids
-    from amoseg.training.learned import RULE
+    from amoseg.model.learned import RULE
 
     try:
         wanted = parse_label_ids(organs)
     except ValueError as error:
-        raise AmosegError(f"--organs: {error}") from None
+        raise AmosegError(f"`organs`: {error}") from None
     learned = model.learned_anywhere()
     missing = [ORGAN_BY_ID[organ].name for organ in wanted if organ not in learned]
     if missing:
         known = ", ".join(ORGAN_BY_ID[organ].name for organ in learned) or "nothing"
         raise AmosegError(
-            f"--organs: the model did not learn {', '.join(missing)} (an organ is learned when {RULE}); "
+            f"`organs`: the model did not learn {', '.join(missing)} (an organ is learned when {RULE}); "
             f"it learned {known}"
         )
     return dataclasses.replace(model, keep=wanted)
@@ -93,7 +93,7 @@ def fold_folders(model_dir: Path, folds: str | None) -> list[Path]:
     Raises:
         InputError: the folder or a requested fold is missing, or holds no checkpoint.
     """
-    from amoseg.training.checkpoint import checkpoint_for_prediction
+    from amoseg.model.checkpoint import checkpoint_for_prediction
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -120,35 +120,27 @@ def load_model(model_dir: str | Path, folds: str | None = None, device: str = "c
     """Load the folds of a trained model; they must share one plan and one label map.
 
     The organs whose largest component alone is kept are those a majority of the loaded folds chose
-    in their ``postprocessing.json`` (``inference.postprocess.majority_organs``).
+    in their ``postprocessing.json`` (``model.postprocessing.majority_organs``).
 
     Raises:
         InputError: missing folder, fold or checkpoint; a checkpoint that cannot be read.
         AmosegError: folds trained with different plans or label maps.
     """
-    from amoseg.inference.postprocess import load_postprocessing, majority_organs
-    from amoseg.training.checkpoint import load_model as load_fold
-    from amoseg.training.config import TrainConfig
-    from amoseg.training.learned import learned_from_record
+    from amoseg.model.checkpoint import load_network
+    from amoseg.model.learned import learned_from_record
+    from amoseg.model.postprocessing import load_postprocessing, majority_organs
 
     networks, plans, label_maps, names, decisions, learned = [], [], [], [], [], []
-    mirror_axes = {0, 1, 2}
+    mirror_axes = {0, 1, 2}  # narrowed to the axes every fold was trained to be mirrored along
     for folder in fold_folders(Path(model_dir), folds):
         decisions.append(load_postprocessing(folder))
-        network, plan, metadata = load_fold(folder, device)
-        network.eval()
+        network, checkpoint = load_network(folder, device)
         networks.append(network)
-        plans.append(plan)
-        label_maps.append(
-            {int(key): str(value) for key, value in metadata["labels"].items() if int(key) != 0}
-        )
+        plans.append(checkpoint.plan)
+        label_maps.append({int(key): value for key, value in checkpoint.labels.items() if int(key) != 0})
         names.append(folder.name)
-        learned.append(learned_from_record(metadata.get("dataset") or {}))
-        try:
-            config = TrainConfig.from_dict(metadata["config"])
-        except (KeyError, ValueError, TypeError) as error:
-            raise InputError(folder, f"the checkpoint's training config is unreadable ({error})") from None
-        mirror_axes &= set(config.mirror_axes)
+        learned.append(learned_from_record(checkpoint.dataset))
+        mirror_axes &= set(checkpoint.mirror_axes)
     if any(plan.plan_id != plans[0].plan_id for plan in plans):
         raise AmosegError(f"{model_dir}: folds {names} were trained with different plans; predict with one")
     if any(labels != label_maps[0] for labels in label_maps):

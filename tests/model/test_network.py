@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amoseg.planning import build_network, make_plan
+from amoseg.model.network import build_network
+from amoseg.planning import make_plan
 from amoseg.planning import topology as model
-
-from .conftest import fingerprint_from
+from fingerprints import fingerprint_from
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_measured_step_agrees_with_the_memory_and_compute_models(cpu_plan):
     patch = (32, 32, 32)
     # A fresh process: in one that already ran torch (a test worker) the resident peak is stale.
     code = (
-        "import json, sys; from amoseg.planning.plan import Plan; from amoseg.planning.network import measure_step; "
+        "import json, sys; from amoseg.planning.plan import Plan; from amoseg.model.measure import measure_step; "
         "plan = Plan.from_dict(json.loads(sys.stdin.read())); "
         "m = measure_step(plan, patch_size=(32, 32, 32), batch_size=2, device='cpu', threads=2, repeats=1); "
         "print(json.dumps([m.device, m.seconds, m.peak_memory_gb]))"

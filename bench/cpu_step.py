@@ -1,0 +1,158 @@
+"""Benchmark of one float32 training step on the CPU: today's step against what the back-ends offer.
+
+The trainer's own step (``trainer.train_step``: deep-supervision loss, the plan's optimizer, gradient
+clipping) on one random batch of a plan's patch size, in variants that change only how torch runs it:
+
+- ``eager``: as ``amoseg train`` runs it on a CPU (contiguous tensors, deterministic algorithms);
+- ``nondeterministic``: without ``torch.use_deterministic_algorithms``;
+- ``channels_last``: network and input in ``torch.channels_last_3d`` (oneDNN's preferred layout);
+- ``compile``: ``torch.compile`` (inductor); its compile time is printed apart, as it comes out of a
+  training budget.
+
+Variants alternate in blocks of steps, so drifts in machine speed hit all of them; medians. The FLOPs of
+a step are counted by ``torch.utils.flop_counter.FlopCounterMode``; the machine's peak is cores x clock x
+FLOPs per cycle (2 FMA units of the widest vector the kernels may use: 32 float32 FLOPs a cycle for AVX2,
+64 for AVX-512), an upper bound no convolution reaches. Run it twice, as docs/benchmarks.md does: on the
+machine's own instruction set, and as an AVX2-only CPU:
+
+    .venv/bin/python bench/cpu_step.py --plan demo_out/plans.json
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/cpu_step.py --plan demo_out/plans.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import time
+from pathlib import Path
+
+from train_loader import peak_rss_gib, report
+
+VARIANTS = ("eager", "nondeterministic", "channels_last", "compile")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", type=Path, default=Path("demo_out/plans.json"))
+    parser.add_argument("--steps", type=int, default=4, help="steps per block")
+    parser.add_argument("--rounds", type=int, default=4, help="blocks per variant")
+    parser.add_argument("--skip", default="", help="comma-separated variants to leave out")
+    parser.add_argument("--output", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from amoseg.model.network import build_training_network
+    from amoseg.planning.plan import Plan
+    from amoseg.training.calibrate import cpu_model, instruction_set, random_batch
+    from amoseg.training.config import TrainConfig
+    from amoseg.training.optim import make_optimizer, make_scaler
+    from amoseg.training.trainer import train_step
+
+    plan = Plan.load(args.plan)
+    config = TrainConfig.for_plan(plan, amp=False)
+    scaler = make_scaler(torch.device("cpu"), None)
+    batch = random_batch(plan, torch.Generator().manual_seed(0))
+    chosen = [name for name in VARIANTS if name not in args.skip.split(",")]
+
+    def build(name: str):
+        torch.manual_seed(0)
+        network = build_training_network(plan.network)
+        step_batch = batch
+        if name == "channels_last":
+            network = network.to(memory_format=torch.channels_last_3d)
+            image = batch.image.contiguous(memory_format=torch.channels_last_3d)
+            step_batch = dataclasses.replace(batch, image=image)
+        optimizer = make_optimizer(network, config)
+        runner = torch.compile(network) if name == "compile" else network
+        return runner, optimizer, step_batch
+
+    def step(name: str) -> float:
+        runner, optimizer, step_batch = variants[name]
+        torch.use_deterministic_algorithms(name != "nondeterministic")
+        start = time.perf_counter()
+        train_step(runner, optimizer, scaler, step_batch, None, config.grad_clip_norm)
+        return time.perf_counter() - start
+
+    variants, warmup = {}, {}
+    for name in chosen:
+        variants[name] = build(name)
+        start = time.perf_counter()
+        for _ in range(2):  # the first steps allocate, pick kernels, and compile
+            step(name)
+        warmup[name] = time.perf_counter() - start
+    runner, optimizer, _ = build("eager")
+    with FlopCounterMode(display=False) as counter:
+        train_step(runner, optimizer, scaler, batch, None, config.grad_clip_norm)
+    flops = counter.get_total_flops()
+
+    times: dict[str, list[float]] = {name: [] for name in chosen}
+    for _ in range(args.rounds):
+        for name in chosen:
+            times[name].extend(step(name) for _ in range(args.steps))
+    median = {name: statistics.median(values) for name, values in times.items()}
+    peak, peak_basis = peak_gflops(torch.get_num_threads())
+    result = {
+        "plan_id": plan.plan_id,
+        "patch_size": list(plan.patch_size),
+        "batch_size": plan.batch_size,
+        "cpu": cpu_model(),
+        "instruction_set": instruction_set(),
+        "environment": {
+            key: os.environ[key] for key in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if key in os.environ
+        },
+        "threads": torch.get_num_threads(),
+        "autocast": "off (float32)",
+        "step_gflop": round(flops / 1e9, 2),
+        "steps_per_variant": len(times[chosen[0]]),
+        "median_step_s": {name: round(value, 4) for name, value in median.items()},
+        "speed_up_over_eager": {name: round(median["eager"] / value, 3) for name, value in median.items()},
+        "gflops": {name: round(flops / value / 1e9, 1) for name, value in median.items()},
+        "peak_gflops": round(peak, 1),
+        "peak_basis": peak_basis,
+        "share_of_peak": {name: round(flops / value / 1e9 / peak, 3) for name, value in median.items()},
+        "first_two_steps_s": {name: round(value, 1) for name, value in warmup.items()},
+        "peak_rss_gib": peak_rss_gib(),
+    }
+    lines = [
+        f"{name}: {median[name]:.3f} s per step, {result['speed_up_over_eager'][name]:.2f}x eager, "
+        f"{result['gflops'][name]:.0f} GFLOP/s = {100 * result['share_of_peak'][name]:.0f} % of peak "
+        f"(first two steps {warmup[name]:.1f} s)"
+        for name in chosen
+    ]
+    summary = "\n".join(
+        [f"{result['cpu']}, {result['instruction_set']}, {result['threads']} threads; peak {peak:.0f} GFLOP/s "
+         f"({peak_basis}); step {result['step_gflop']} GFLOP", *lines]
+    )  # fmt: skip
+    report(result, summary, args.output)
+
+
+def peak_gflops(cores: int, cpuinfo: str = "/proc/cpuinfo") -> tuple[float, str]:
+    """Cores x clock x float32 FLOPs per cycle, and how it was reckoned."""
+    import torch
+
+    megahertz = []
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "cpu MHz":
+                megahertz.append(float(value))
+    except (OSError, ValueError):
+        pass
+    clock = max(megahertz) / 1000 if megahertz else 2.5
+    capability = torch.backends.cpu.get_cpu_capability().upper()
+    cap = (os.environ.get("ONEDNN_MAX_CPU_ISA") or "").upper()
+    wide = "AVX512" in capability and not cap.startswith(("AVX2", "AVX", "SSE"))
+    per_cycle = 64 if wide else 32
+    basis = (
+        f"{cores} cores x {clock:.2f} GHz (cpuinfo{'' if megahertz else ': none, 2.5 assumed'}) x {per_cycle} "
+        f"FLOP/cycle ({'AVX-512' if wide else 'AVX2'}, 2 FMA units)"
+    )
+    return cores * clock * per_cycle, basis
+
+
+if __name__ == "__main__":
+    main()
