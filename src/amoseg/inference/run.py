@@ -294,17 +294,15 @@ def _check_writable(jobs: list[Job]) -> None:
 
 
 def _refuse_foreign_dataset_json(folder: Path) -> None:
-    """The label description written beside the outputs must not replace a dataset's own dataset.json."""
-    from amoseg.atomic import read_json
+    """The label description written beside the outputs must not replace a dataset's own dataset.json
+    (a description of predictions names the plan that made them)."""
+    from amoseg.data.layout import DATASET_JSON, read_dataset_json
 
-    path = folder / "dataset.json"
-    if path.is_file():
-        description = read_json(path, "dataset.json")
-        if not (isinstance(description, dict) and "plan_id" in description):
-            raise InputError(
-                path,
-                "belongs to a dataset, and predicting into this folder would replace it; choose another output",
-            )
+    if (folder / DATASET_JSON).is_file() and "plan_id" not in read_dataset_json(folder):
+        raise InputError(
+            folder / DATASET_JSON,
+            "belongs to a dataset, and predicting into this folder would replace it; choose another output",
+        )
 
 
 def write_outputs(job: Job, image: Image, prediction: Prediction, model: Model, extras: Extras) -> None:
