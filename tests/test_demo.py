@@ -56,10 +56,7 @@ def test_short_demo_runs_every_stage_reports_its_figures_and_resumes(tmp_path, c
     # step time and precision, and the organs with no voxel in any test case that has them.
     plan = json.loads((out / "plans.json").read_text())
     assert f"Training: {_last_iteration(out)} iterations in " in printed and " planned (" in printed
-    assert (
-        f"in {plan['measured_step']['precision']} (" in printed
-        and "per iteration, validation included" in printed
-    )
+    assert f"in {plan['measured_step']['precision']} (" in printed and " per step, in " in printed
     missing = _not_found(out / "evaluation" / "per_case.csv")
     if missing:
         assert f"Not found in any test case that has them: {', '.join(missing)}." in printed

@@ -186,7 +186,7 @@ def plan(
         from amoseg.data.describe import describe_dataset
 
         if not quiet:
-            print(f"No fingerprint in {stats_folder}; computing it (amoseg stats) first")
+            print(f"No usable fingerprint in {stats_folder}; computing it (amoseg stats) first")
         describe_dataset(root, stats_folder, workers=workers, progress=not quiet, plots=False)
 
     result = plan_dataset(
@@ -377,8 +377,12 @@ def predict(
         one record per case, in input order: ``case_id``, ``modality``, ``output`` (the label map's
         path) and ``seconds`` (per stage).
     """
+    from amoseg.errors import AmosegError
     from amoseg.inference.run import Extras, plan_jobs, predict_jobs
     from amoseg.io.sitk_io import has_image_suffix
+
+    if not isinstance(input, str | Path):
+        raise AmosegError("`input` is a path; for an image held in memory use amoseg.api.predict_image")
 
     loaded, options = _model_and_options(
         model,

@@ -6,7 +6,9 @@ subcommand imports its stage when it runs. An ``AmosegError``, or an ``OSError``
 
 The library names an argument by its ``amoseg.api`` keyword in backquotes (``amoseg.errors``); errors and
 warnings are printed here with the flag that sets it instead. Each option's ``dest`` is the keyword it
-is passed as, so the parser itself says which flag that is.
+is passed as, so the parser itself says which flag that is; the negated switches (``--no-tta``,
+``--no-postprocessing``, ``--no-amp``, ``--no-plots``) are the exception, so a message naming ``tta``,
+``postprocess``, ``amp`` or ``plots`` keeps the keyword.
 """
 
 from __future__ import annotations

@@ -93,6 +93,7 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
     from rich.console import Console
 
     from amoseg import api
+    from amoseg.model.checkpoint import checkpoint_path
     from amoseg.planning.plan import Plan
     from amoseg.reporting.steps import Step, record_step
     from amoseg.reporting.study import StudyPaths
@@ -142,7 +143,7 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
         (paths.stats,),
         lambda: api.stats(dataset=paths.dataset, output=paths.stats, workers=workers),
     )
-    resume = (paths.runs / "fold_all" / "checkpoint_latest.pt").is_file()
+    resume = checkpoint_path(paths.runs / "fold_all", "latest").is_file()
     if resume and paths.plan.is_file():
         # The cpu plan is sized by a measurement, which varies from run to run: planning again could
         # change the patch, and with it the plan a cut-off training has to continue with.
@@ -292,9 +293,9 @@ def closing_lines(fold: Path, evaluation) -> list[str]:
 def _training_lines(fold: Path) -> list[str]:
     from amoseg.planning.plan import PLANS_FILE, Plan
     from amoseg.reporting.training_facts import fold_facts, readable
-    from amoseg.training.log import read_log
+    from amoseg.training.log import LOG_FILE, read_log
 
-    facts = fold_facts(fold, read_log(fold)) if (fold / "log.jsonl").is_file() else None
+    facts = fold_facts(fold, read_log(fold)) if (fold / LOG_FILE).is_file() else None
     plan = readable(Plan.load, fold / PLANS_FILE)
     if facts is None or plan is None:
         return [f"Training: no record in {fold}."]
@@ -311,7 +312,7 @@ def _training_lines(fold: Path) -> list[str]:
     )
     lines = [
         f"Training: {facts.iterations} iterations in {facts.elapsed_s:.0f} s{expected}; measured here "
-        f"{measured} per iteration, validation included, in {_precision(plan)} ({source})."
+        f"{measured} per step, in {_precision(plan)} ({source})."
     ]
     if facts.slow:
         lines.append(

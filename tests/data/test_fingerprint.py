@@ -22,7 +22,7 @@ from amoseg.data.phantom import generate_case
 from amoseg.errors import AmosegError, InputError
 from amoseg.io import write_image
 from amoseg.io.orientation import canonical_reorientation
-from amoseg.planning import make_plan
+from amoseg.planning import make_plan, plan_dataset
 
 CT_INTENSITY = IntensityStatistics(
     min=-125.0, p0_5=-100.0, median=90.0, mean=85.0, std=50.0, p99_5=260.0, max=400.0, voxels=5000
@@ -113,15 +113,22 @@ def test_stats_records_each_cases_orientation_and_rerunning_stats_replaces_an_ol
     assert case.canonical_spacing_mm == pytest.approx(spacing, rel=1e-6)  # the header stores float32
 
 
-def test_plan_refuses_an_older_fingerprint_instead_of_using_it(box_dataset, tmp_path, capsys):
+def test_plan_never_uses_an_older_fingerprint(box_dataset, tmp_path, capsys):
     describe_dataset(box_dataset, tmp_path / "stats", plots=False, progress=False, workers=1)
     data = json.loads(fingerprint_path(tmp_path / "stats").read_text())
     data["fingerprint_version"] = 1
     fingerprint_path(tmp_path / "stats").write_text(json.dumps(data))
-    assert main(["plan", str(box_dataset), "-o", str(tmp_path / "plans.json")]) == 1
-    error = capsys.readouterr().err
-    assert "rerun `amoseg stats`" in error and "fingerprint.json" in error
-    assert not (tmp_path / "plans.json").exists()
+    # Planning alone refuses it, naming the file and what to do ...
+    with pytest.raises(InputError, match="rerun `amoseg stats`"):
+        plan_dataset(box_dataset, preset="fast", output=tmp_path / "p.json", stats=tmp_path / "stats")
+    # ... and `amoseg plan`, which computes a fingerprint it lacks, computes this one again.
+    assert main(["plan", str(box_dataset), "-o", str(tmp_path / "plans.json")]) == 0
+    assert "No usable fingerprint in" in capsys.readouterr().out
+    assert (
+        json.loads(fingerprint_path(tmp_path / "stats").read_text())["fingerprint_version"]
+        == FINGERPRINT_VERSION
+    )
+    assert (tmp_path / "plans.json").is_file()
 
 
 def test_merge_keeps_every_case_and_each_modalitys_intensity(ct, mr):

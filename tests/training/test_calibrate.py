@@ -10,7 +10,10 @@ from tiny import tiny_plan
 
 def test_the_step_is_timed_in_the_precision_training_uses_here(monkeypatch):
     plan = tiny_plan()
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
     step = calibrate.measure_training_step(plan, repeats=1)
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's generator is left as it was
     assert step.seconds > 0 and step.threads == torch.get_num_threads() and step.gflops == 0.0
     native = calibrate.autocast_dtype(torch.device("cpu"), True) == torch.bfloat16
     assert step.precision == ("bfloat16" if native else "float32")

@@ -13,7 +13,7 @@ import torch
 
 from amoseg.training.log import read_log
 
-TIMING_KEYS = {"epoch_seconds", "elapsed_seconds", "lr"}
+TIMING_KEYS = {"epoch_seconds", "train_seconds", "elapsed_seconds", "lr"}
 
 
 def command(tiny_cache, output, *extra: str) -> list[str]:

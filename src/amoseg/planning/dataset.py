@@ -37,10 +37,11 @@ def plan_dataset(
         stats: folder holding ``fingerprint.json`` from ``amoseg stats``; default ``stats/`` beside
             ``output``.
         gpu_memory_gb: GPU memory budget (GPU presets; default 8).
-        cpu_step_seconds: seconds per training step on 2 cores (cpu preset; default 0.4).
+        cpu_step_seconds: seconds per training step (cpu preset; default 0.4): on this machine when
+            ``measure`` is given, else on the reference 2 cores.
         compute_fingerprint: called as ``compute_fingerprint(dataset, stats folder)`` when the stats
-            folder holds no fingerprint, after the request has been checked; None: a missing
-            fingerprint is an error.
+            folder holds no usable fingerprint (none, an older format, or a damaged one), after the
+            request has been checked; None: such a fingerprint is an error.
         measure: for the cpu preset, times one training step of a plan on this machine; the plan is
             then sized by this machine's speed (``planner.size_by_measurement``). None: by the
             reference machine's.
@@ -59,7 +60,14 @@ def plan_dataset(
         require_outside(root, path, what)
     if compute_fingerprint is not None and not fingerprint_path(stats_folder).is_file():
         compute_fingerprint(root, stats_folder)
-    fingerprint = Fingerprint.load(stats_folder)
+    try:
+        fingerprint = Fingerprint.load(stats_folder)
+    except InputError:
+        if compute_fingerprint is None:
+            raise
+        # Older than this amoseg, or damaged: what ``amoseg stats`` writes replaces it.
+        compute_fingerprint(root, stats_folder)
+        fingerprint = Fingerprint.load(stats_folder)
     if not fingerprint.case_ids & {case.case_id for case in discover(root).cases}:
         raise InputError(
             fingerprint_path(stats_folder),

@@ -225,8 +225,8 @@ class Plan:
         content: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if identity and item.name == "measured_step":
-                continue
+            if item.name == "measured_step" and (identity or value is None):
+                continue  # written only when measured, so a plan without one reads in older amoseg
             if item.name == "normalization":
                 value = {modality: asdict(scheme) for modality, scheme in sorted(value.items())}
             elif item.name == "network":

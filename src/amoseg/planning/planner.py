@@ -102,7 +102,7 @@ def make_plan(
         fingerprint: the dataset's fingerprint (``amoseg stats``).
         preset: "fullres", "fast" or "cpu".
         gpu_memory_gb: training memory budget for the GPU presets (default 8 GB).
-        cpu_step_seconds: seconds per training step on 2 CPU cores for the cpu preset (default 0.4).
+        cpu_step_seconds: seconds per training step for the cpu preset (default 0.4), at ``cpu_gflops``.
         cpu_gflops: the training GFLOP/s this machine achieves (``size_by_measurement``); None: the
             compute model's reference speed.
 

@@ -156,6 +156,13 @@ def _summary_tables(path: Path, scores: Scores) -> str:
         return "\n".join(parts)
     except AmosegError as error:
         return html.missing(str(error))
+    except (
+        KeyError,
+        TypeError,
+        AttributeError,
+        ValueError,
+    ) as error:  # entries read_summary leaves unchecked
+        return html.missing(f"`{path}` is not an amoseg evaluation summary ({error!r}).")
 
 
 def _metric_table(

@@ -184,7 +184,10 @@ def _fold(root: Path, fold: Path) -> str:
         ("Elapsed", _duration(last.get("elapsed_seconds"))),
         ("Time budget", _duration(budget) if budget else "none"),
         ("Seconds per step, planned", _fixed(facts.planned_step_s, 3)),
-        ("Seconds per iteration, measured (validation included)", _fixed(facts.measured_step_s, 3)),
+        (
+            "Seconds per training step, measured (batches waited for included)",
+            _fixed(facts.measured_step_s, 3),
+        ),
         ("Mean pseudo-Dice (last epoch)", _fixed(last.get("mean_pseudo_dice"))),
         ("EMA pseudo-Dice (last epoch)", _fixed(last.get("ema_pseudo_dice"))),
         ("Best EMA pseudo-Dice", _fixed(_best(history, "ema_pseudo_dice"))),

@@ -33,7 +33,9 @@ class FoldFacts:
         elapsed_s: seconds of training done.
         iterations: steps done.
         planned_step_s: the plan's estimated seconds per step (cpu preset), or None.
-        measured_step_s: median seconds per iteration over the epochs, validation included.
+        measured_step_s: median seconds per training step over the epochs: the training half of each
+            epoch (batches waited for included, validation not), or the whole epoch for a log that
+            predates that record.
         device: the device the config asked for ("auto", "cpu", ...), or None if unknown.
     """
 
@@ -119,7 +121,9 @@ def _seconds_per_iteration(history: list[dict]) -> float | None:
     values = []
     previous = 0
     for record in history:
-        iteration, seconds = record.get("iteration"), record.get("epoch_seconds")
+        # The training half alone where the log has it, as the plan's step is; else the whole epoch.
+        seconds = record.get("train_seconds") or record.get("epoch_seconds")
+        iteration = record.get("iteration")
         if iteration is not None and seconds is not None and iteration > previous:
             values.append(seconds / (iteration - previous))
         previous = iteration or previous

@@ -35,22 +35,25 @@ def measure_training_step(plan: Plan, *, repeats: int = 2, amp: bool = True) -> 
     config = TrainConfig.for_plan(plan, amp=amp)
     dtype = autocast_dtype(device, config.amp)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(config.deterministic is not False)
+    # The caller's generators are left as they were: planning from Python must not reseed a program.
     try:
-        generator = torch.Generator().manual_seed(0)
-        torch.manual_seed(0)
-        model = build_training_network(plan.network)
-        optimizer = make_optimizer(model, config)
-        scaler = make_scaler(device, dtype)
-        batch = random_batch(plan, generator)
-        seconds = []
-        for step in range(WARMUP_STEPS + repeats):
-            start = time.perf_counter()
-            train_step(model, optimizer, scaler, batch, dtype, config.grad_clip_norm)
-            if step >= WARMUP_STEPS:
-                seconds.append(time.perf_counter() - start)
+        with torch.random.fork_rng(devices=[]):
+            generator = torch.Generator().manual_seed(0)
+            torch.manual_seed(0)
+            model = build_training_network(plan.network)
+            optimizer = make_optimizer(model, config)
+            scaler = make_scaler(device, dtype)
+            batch = random_batch(plan, generator)
+            seconds = []
+            for step in range(WARMUP_STEPS + repeats):
+                start = time.perf_counter()
+                train_step(model, optimizer, scaler, batch, dtype, config.grad_clip_norm)
+                if step >= WARMUP_STEPS:
+                    seconds.append(time.perf_counter() - start)
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
     return MeasuredStep(
         seconds=round(min(seconds), 4),
         precision="bfloat16" if dtype == torch.bfloat16 else "float32",

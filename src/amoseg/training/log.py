@@ -33,6 +33,7 @@ def epoch_record(
     ema_dice: float,
     epoch_seconds: float,
     elapsed_seconds: float,
+    train_seconds: float | None = None,
 ) -> dict:
     """One line of ``log.jsonl``; Dice per organ keyed by organ name, null where not scored."""
     organs = {
@@ -51,6 +52,7 @@ def epoch_record(
         "ema_pseudo_dice": _number(ema_dice),
         "pseudo_dice": organs,
         "epoch_seconds": round(epoch_seconds, 3),
+        "train_seconds": None if train_seconds is None else round(train_seconds, 3),
         "elapsed_seconds": round(elapsed_seconds, 3),
     }
 

@@ -112,6 +112,10 @@ class TrainingState:
         )
 
 
+#: Steps at the start of an epoch left out of the time compared with the plan's step.
+SETTLING_STEPS = 2
+
+
 @dataclass(frozen=True)
 class EpochStats:
     """One epoch's training half: mean loss over its steps and ranks, the last learning rate, the steps
@@ -122,9 +126,14 @@ class EpochStats:
     steps: int
     out_of_time: bool
     seconds: float
+    settled_seconds: float = math.nan
 
     @property
     def seconds_per_step(self) -> float:
+        """After the epoch's first ``SETTLING_STEPS`` (allocation, the loader's start, compiling), which
+        would make a short epoch look slow; the whole epoch when it had no more steps than those."""
+        if self.steps > SETTLING_STEPS and not math.isnan(self.settled_seconds):
+            return self.settled_seconds / (self.steps - SETTLING_STEPS)
         return self.seconds / self.steps if self.steps else math.nan
 
 
@@ -256,6 +265,7 @@ def fit(setup: TrainingSetup, resume_from: Checkpoint | None = None) -> TrainRes
                 dice=result.dice,
                 ema_dice=math.nan if state.ema_dice is None else state.ema_dice,
                 epoch_seconds=time.perf_counter() - epoch_start,
+                train_seconds=stats.seconds,
                 elapsed_seconds=state.elapsed_seconds,
             )
             state.history.append(record)
@@ -345,7 +355,7 @@ def train_epoch(
     ``augmentation`` is applied here, on the device (None when the loader augments or nothing does)."""
     config, device, context = setup.config, setup.device, setup.context
     trained.train()
-    started_epoch = time.perf_counter()
+    started_epoch = settled = time.perf_counter()
     loss_sum, steps, out_of_time = torch.zeros((), device=device), 0, False
     task = bar.add_task(f"epoch {state.epoch + 1}", total=config.iterations_per_epoch) if bar else None
     lr = poly_lr(config, training_progress(config, state.iteration, state.elapsed_seconds))
@@ -358,6 +368,8 @@ def train_epoch(
         set_lr(optimizer, lr)
         loss_sum += train_step(trained, optimizer, scaler, batch, dtype, config.grad_clip_norm)
         steps += 1
+        if steps == SETTLING_STEPS:
+            settled = time.perf_counter()
         state.iteration += 1
         state.elapsed_seconds = time.perf_counter() - started
         if bar is not None:
@@ -377,6 +389,7 @@ def train_epoch(
         steps=steps,
         out_of_time=out_of_time,
         seconds=time.perf_counter() - started_epoch,
+        settled_seconds=time.perf_counter() - settled,
     )
 
 
