@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from amoseg.training.log import SLOW_STEP_RATIO
+from amoseg.training.log import slower_than_planned
 
 _Record = TypeVar("_Record")
 
@@ -65,11 +65,7 @@ class FoldFacts:
     @property
     def slow(self) -> bool:
         """The steps took more than ``SLOW_STEP_RATIO`` times the plan's (as ``amoseg train`` warns)."""
-        return bool(
-            self.planned_step_s
-            and self.measured_step_s
-            and self.measured_step_s > SLOW_STEP_RATIO * self.planned_step_s
-        )
+        return slower_than_planned(self.measured_step_s, self.planned_step_s)
 
     def progress_text(self) -> str:
         """``4 epochs (stopped by the 9.0 min time budget; up to 1000 planned)`` and alike."""

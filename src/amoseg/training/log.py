@@ -233,11 +233,17 @@ def print_epoch(bar, record: dict, epochs: int) -> None:
 SLOW_STEP_RATIO = 1.5
 
 
+def slower_than_planned(seconds_per_step: float | None, planned_step_s: float | None) -> bool:
+    """Whether measured steps took more than ``SLOW_STEP_RATIO`` times the planned one (False when
+    either is unknown)."""
+    return bool(planned_step_s and seconds_per_step and seconds_per_step > SLOW_STEP_RATIO * planned_step_s)
+
+
 def slow_step_warning(plan: Plan, seconds_per_step: float) -> str | None:
     """The line ``amoseg train`` prints when its steps are more than ``SLOW_STEP_RATIO`` times the
     plan's; None when they are not, or the plan states no step time (GPU presets)."""
     planned = plan.planned_step_s
-    if not planned or seconds_per_step <= SLOW_STEP_RATIO * planned:
+    if not slower_than_planned(seconds_per_step, planned):
         return None
     where = plan.measured_step.describe() if plan.measured_step else "estimated for the reference 2 CPU cores"
     return (

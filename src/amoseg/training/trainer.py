@@ -15,6 +15,7 @@ Everything that sets the run up (cache, splits, folders, devices, whether to res
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -223,10 +224,11 @@ def fit(setup: TrainingSetup, resume_from: Checkpoint | None = None) -> TrainRes
 
     def save(*names: str) -> None:
         if context.is_main:
+            # One record (state dicts, generator states) under each name.
+            content = checkpoint(setup, model, optimizer, scaler, state, names[0])
             for name in names:
                 save_checkpoint(
-                    checkpoint_path(setup.fold_dir, name),
-                    checkpoint(setup, model, optimizer, scaler, state, name),
+                    checkpoint_path(setup.fold_dir, name), dataclasses.replace(content, name=name)
                 )
 
     stopped_by, first_epoch = "epochs", True
