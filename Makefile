@@ -1,4 +1,5 @@
-# Two commands for a fresh machine: `make demo` and `make test`. Both install first.
+# Two commands for a fresh machine: `make demo` and `make test`. Both install first: the exact pins of
+# requirements.txt (runtime and every extra) and requirements-dev.txt, see docs/install.md.
 PYTHON ?= python3
 VENV := .venv
 PIP := $(VENV)/bin/pip
@@ -10,10 +11,12 @@ PIP_INSTALL := $(PIP) install --disable-pip-version-check -q -c constraints.txt
 
 install: $(STAMP)
 
+# `pip check` last: the pins must satisfy the ranges pyproject.toml declares for `pip install amoseg`.
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -r requirements.txt -r requirements-dev.txt
 	$(PIP_INSTALL) --no-deps -e .
+	$(PIP) check --disable-pip-version-check
 	touch $(STAMP)
 
 demo: install

@@ -2,9 +2,10 @@
 
 The data are ../shared/data beside the clone (see its README.md): ``btcv-ct`` (24 CT cases, organs 1-12
 annotated) and ``chaos-mr`` (16 T2 MR cases, organs 1, 2, 3 and 6 annotated), both partially
-labelled. The two sets are planned together (their fingerprints merged), preprocessed into one cache
-and trained jointly on fold 0 of amoseg's five folds stratified by modality, with the partial-label
-loss, for ``--minutes`` of wall clock. Fold 0's validation cases are then predicted from their raw
+labelled. The two sets go through the path a user takes (docs/datasets.md): planned together
+(``amoseg plan btcv-ct chaos-mr``: one fingerprint over both), preprocessed one after the other into
+one cache, and trained jointly on fold 0 of amoseg's five folds stratified by dataset and modality,
+with the partial-label loss, for ``--minutes`` of wall clock. Fold 0's validation cases are then predicted from their raw
 images and scored (DSC, NSD) per set, on the organs that set annotates only. The comparison is a
 CT-only model: same plan and budget, trained (fold "all") on the same CT training cases, scored on the
 same held-out CT cases. Predictions are scored as the argmax, without postprocessing: the joint
@@ -65,30 +66,25 @@ def link_dataset(source: Path, target: Path, case_ids: list[str]) -> Path:
     return target
 
 
-def joint_plan(roots: dict[str, Path], preset: str, stats: Path, cpu_step_seconds: float | None = None):
-    """Plan the sets together: each set's fingerprint (``amoseg stats``), merged, then ``make_plan``."""
-    from amoseg.data.describe import describe_dataset
-    from amoseg.data.fingerprint import Fingerprint, fingerprint_path, merge_fingerprints
-    from amoseg.planning import make_plan
+def joint_plan(roots: dict[str, Path], work: Path, preset: str, cpu_step_seconds: float | None = None):
+    """``amoseg plan`` of the sets together, unmeasured: the same plan on every machine."""
+    from amoseg import api
 
-    fingerprints = []
-    for name, root in roots.items():
-        if not fingerprint_path(stats / name).is_file():
-            describe_dataset(root, stats / name, plots=False)
-        fingerprints.append(Fingerprint.load(stats / name))
-    step = cpu_step_seconds if preset == "cpu" else None
-    return make_plan(merge_fingerprints(fingerprints), preset, cpu_step_seconds=step)
+    return api.plan(
+        dataset=list(roots.values()),
+        preset=preset,
+        output=work / "plans.json",
+        stats=work / "stats",
+        cpu_step_seconds=cpu_step_seconds if preset == "cpu" else None,
+        measure=False,
+    )
 
 
-def held_out_cases(cache_root: Path, plan, runs: Path, seed: int) -> list[str]:
-    """Fold 0's validation cases, from ``runs/splits.json`` (made here as the trainer makes it)."""
-    from amoseg.preprocessing.cache import PlanCache
-    from amoseg.training.dataset import index_cases
-    from amoseg.training.splits import fold_cases, load_or_make_splits
+def held_out_cases(runs: Path) -> list[str]:
+    """Fold 0's validation cases, from the ``splits.json`` training wrote."""
+    from amoseg.training.splits import fold_cases, read_splits
 
-    cases = index_cases(PlanCache.open(cache_root, plan), plan)
-    splits = load_or_make_splits(runs, {case.case_id: case.modality for case in cases}, seed)
-    return fold_cases(splits, "0")[1]
+    return fold_cases(read_splits(runs), "0")[1]
 
 
 def train(cache_root: Path, plan, runs: Path, fold: str, args) -> dict:
@@ -221,11 +217,11 @@ def run(args, work: Path) -> dict:
     chosen = {name: sorted(c.case_id for c in found[name].labelled_cases)[: args.max_cases] for name in SETS}
     check_work_folder(work, {"preset": args.preset, "seed": args.seed, "cases": chosen})
     roots = {name: link_dataset(args.data / name, work / "data" / name, chosen[name]) for name in SETS}
-    plan = joint_plan(roots, args.preset, work / "stats", args.cpu_step_seconds)
-    plan.save(work / "plans.json")
+    plan = joint_plan(roots, work, args.preset, args.cpu_step_seconds)
     for root in roots.values():
         api.preprocess(dataset=root, plan=plan, output=work / "preprocessed")
-    held_out = held_out_cases(work / "preprocessed", plan, work / "runs", args.seed)
+    training = train(work / "preprocessed", plan, work / "runs", "0", args)
+    held_out = held_out_cases(work / "runs")
     sets = {
         name: {
             "modality": found[name].modality,
@@ -237,8 +233,6 @@ def run(args, work: Path) -> dict:
     }
     for name in SETS:
         link_dataset(args.data / name, work / "held_out" / name, sets[name]["held_out"])
-
-    training = train(work / "preprocessed", plan, work / "runs", "0", args)
     training["training_cases"] = sum(sets[name]["cases"] - len(sets[name]["held_out"]) for name in SETS)
     models = {
         "joint": {

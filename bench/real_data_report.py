@@ -121,7 +121,7 @@ def summary_line(results: dict) -> str:
         f"{results['date']}, `{results['command']}`: {results['minutes_per_model']:g} min per model on {device} "
         f"(torch {machine['torch']}), preset {results['preset']} (plan {plan['plan_id']}, patch "
         f"{'x'.join(map(str, plan['patch_size']))}), test-time mirroring only along the axes trained with. Held out (fold 0, "
-        f"stratified by modality): {held} cases; scored on the organs each set annotates ({organs})."
+        f"stratified by dataset and modality): {held} cases; scored on the organs each set annotates ({organs})."
     )
 
 

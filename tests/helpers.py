@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,28 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int]]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
+
+
+def renamed_copy(dataset: Path, target: Path, name: str, id_offset: int = 0) -> Path:
+    """A copy of ``dataset`` called ``name`` in its dataset.json, its ``amos_NNNN`` case ids moved by
+    ``id_offset`` (``amos_0001`` -> ``amos_0101`` for 100; CT stays below 501, MR from it on, when the
+    offset keeps them there). The copy's folders are scanned: dataset.json lists no case."""
+    shutil.copytree(dataset, target)
+    meta = json.loads((target / "dataset.json").read_text())
+    meta["name"] = name
+    for key in ("training", "validation", "test"):
+        meta.pop(key, None)
+    for path in target.glob("*/amos_*"):
+        number = int(path.name[5:9])
+        path.rename(path.with_name(f"amos_{number + id_offset:04d}{path.name[9:]}"))
+    (target / "dataset.json").write_text(json.dumps(meta))
+    return target
+
+
+def two_box_datasets(tmp_path: Path) -> tuple[Path, Path]:
+    """Two box datasets with distinct names and case ids, both with CT and MR cases."""
+    first = write_box_dataset(tmp_path / "first")
+    second = write_box_dataset(tmp_path / "second", case_numbers=(4, 5, 502))
+    meta = json.loads((second / "dataset.json").read_text())
+    (second / "dataset.json").write_text(json.dumps({**meta, "name": "second boxes"}))
+    return first, second

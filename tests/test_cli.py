@@ -92,3 +92,21 @@ def test_the_api_is_annotated_with_one_return_type_per_function():
         assert "|" not in str(signature.return_annotation), name
         for parameter in signature.parameters.values():
             assert parameter.annotation is not inspect.Parameter.empty, (name, parameter.name)
+
+
+def test_predict_output_type_defaults_to_nifti_and_offers_dicom_seg(monkeypatch, tmp_path, capsys):
+    import pytest
+
+    from amoseg import api
+
+    passed = {}
+    monkeypatch.setattr(api, "predict", lambda **keywords: passed.update(keywords) or [])
+    command = ["predict", "-i", str(tmp_path), "-o", str(tmp_path / "out"), "-m", str(tmp_path)]
+    assert main(command) == 0
+    assert passed["output_type"] == "nifti"
+    assert main([*command, "--output-type", "dicom-seg"]) == 0
+    assert passed["output_type"] == "dicom-seg"
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--output-type", "dicom"])
+    assert stopped.value.code == 2
+    assert "argument --output-type: invalid choice: 'dicom'" in capsys.readouterr().err

@@ -6,6 +6,7 @@ Every function takes explicit paths and keyword arguments, imports its stage laz
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from amoseg.data.check import CheckReport
     from amoseg.evaluation import Evaluation
     from amoseg.inference.predictor import Prediction, PredictOptions
-    from amoseg.io.image import Image
+    from amoseg.io.foreign import InMemoryImage
     from amoseg.model.loading import Model
     from amoseg.planning import Plan
     from amoseg.preprocessing import PreprocessReport
@@ -84,7 +85,7 @@ def phantom(
 
 def stats(
     *,
-    dataset: str | Path,
+    dataset: str | Path | Sequence[str | Path],
     output: str | Path,
     strict: bool = False,
     plots: bool = True,
@@ -92,6 +93,9 @@ def stats(
     quiet: bool = False,
 ) -> dict:
     """Compute the dataset card (``stats.json``, ``stats.md``, CSVs, plots) and ``fingerprint.json``.
+
+    ``dataset`` is a dataset folder, or several planned together for one model: one card and one
+    fingerprint over all their cases.
 
     Returns:
         the content of ``stats.json``.
@@ -150,7 +154,7 @@ def evaluate(
 
 def plan(
     *,
-    dataset: str | Path,
+    dataset: str | Path | Sequence[str | Path],
     preset: str = "fullres",
     output: str | Path = "plans.json",
     stats: str | Path | None = None,
@@ -162,7 +166,10 @@ def plan(
 ) -> Plan:
     """Plan preprocessing and the network for a dataset and write ``plans.json`` to ``output``.
 
-    The fingerprint is read from ``stats/fingerprint.json`` (``amoseg stats``; default folder: ``stats``
+    ``dataset`` is a dataset folder, or several for one model (AMOS with BTCV, say: each keeps its own
+    ``annotated_labels``, and case ids and dataset names must be unique across them); preprocess each
+    into the same cache, then train on it (docs/datasets.md). The fingerprint is read from
+    ``stats/fingerprint.json`` (``amoseg stats`` of the same datasets; default folder: ``stats``
     beside ``output``) and computed there when missing. The cpu preset is sized by training steps
     measured on this machine (a few seconds), unless ``measure`` is False: then by the compute model's
     reference speed, the same plan on every machine. Presets and budgets: docs/planning.md.
@@ -182,12 +189,12 @@ def plan(
                 print(f"Measuring a training step of patch {patch} on this machine")
             return measure_training_step(candidate)
 
-    def compute_fingerprint(root: Path, stats_folder: Path) -> None:
+    def compute_fingerprint(roots: list[Path], stats_folder: Path) -> None:
         from amoseg.data.describe import describe_dataset
 
         if not quiet:
             print(f"No usable fingerprint in {stats_folder}; computing it (amoseg stats) first")
-        describe_dataset(root, stats_folder, workers=workers, progress=not quiet, plots=False)
+        describe_dataset(roots, stats_folder, workers=workers, progress=not quiet, plots=False)
 
     result = plan_dataset(
         dataset,
@@ -279,7 +286,7 @@ def train(
     """Train one fold on a preprocessing cache; outputs go to ``output/fold_<fold>/``.
 
     ``plan`` is a plans.json path or an ``amoseg.planning.Plan``; its cache is ``preprocessed/<plan id>``.
-    ``fold`` is 0..4 (five folds stratified by modality, ``output/splits.json``) or "all".
+    ``fold`` is 0..4 (five folds stratified by dataset and modality, ``output/splits.json``) or "all".
     ``time_budget`` ("10m", "90s", or seconds) stops training there and still writes the final
     checkpoint. ``augment`` switches nnU-Net's data augmentation on or off (None: on, except for the
     cpu preset). ``mirror_axes`` ("1,2", "0,1,2", "none" or a tuple; default none) are the axes the
@@ -347,6 +354,7 @@ def predict(
     organs: str | None = None,
     postprocess: bool = True,
     cross_modality: bool = False,
+    output_type: str = "nifti",
     quiet: bool = False,
 ) -> list[dict]:
     """Segment a file, a folder of files or a DICOM series folder, and write the label maps.
@@ -371,11 +379,20 @@ def predict(
         organs: "liver,spleen" or ids: keep only these organs; the model must have learned every one.
         postprocess: apply the folds' ``postprocessing.json`` (keep the largest component of the organs
             chosen in validation); False writes the argmax as it is.
+        output_type: "nifti" (label maps as ``.nii.gz``, and a ``dataset.json`` naming the labels
+            beside them in an output folder), or "dicom-seg": a DICOM Segmentation of the input
+            DICOM series (needs ``amoseg[dicom]``), one segment per organ the model can write for
+            it, coded in SNOMED CT, written to ``output`` when that ends in ``.dcm``, else to
+            ``output/<series folder name>.dcm``; no ``dataset.json``, as the SEG describes itself.
         quiet: no progress bar, no lines printed, no warnings.
 
     Returns:
         one record per case, in input order: ``case_id``, ``modality``, ``output`` (the label map's
         path) and ``seconds`` (per stage).
+
+    Raises:
+        AmosegError: "dicom-seg" without highdicom installed, or for an input that is not a DICOM
+            series folder (an ``InputError`` naming it); and as ``inference.run.plan_jobs``.
     """
     from amoseg.errors import AmosegError
     from amoseg.inference.run import Extras, plan_jobs, predict_jobs
@@ -396,8 +413,9 @@ def predict(
         postprocess=postprocess,
         cross_modality=cross_modality,
     )
-    jobs = plan_jobs(Path(input), Path(output), modality)
-    label_folder = None if has_image_suffix(Path(output)) else Path(output)
+    jobs = plan_jobs(Path(input), Path(output), modality, output_type)
+    writes_nifti_folder = output_type == "nifti" and not has_image_suffix(Path(output))
+    label_folder = Path(output) if writes_nifti_folder else None
     extras = Extras(statistics=statistics, preview=preview, probabilities=probabilities)
     records = predict_jobs(jobs, loaded, options, extras, progress=not quiet, label_folder=label_folder)
     if not quiet:
@@ -407,7 +425,7 @@ def predict(
 
 def predict_image(
     *,
-    image: Image,
+    image: InMemoryImage,
     model: str | Path | Model,
     modality: Modality,
     folds: str | None = None,
@@ -422,16 +440,32 @@ def predict_image(
 ) -> Prediction:
     """Segment one image held in memory; nothing is read or written but the model.
 
-    As TotalSegmentator's in-memory input, for a pipeline that already holds its images. The
-    arguments mean what they mean for ``predict``; ``modality`` ("CT" or "MR") is required, as an
-    image in memory has no name, dataset.json or DICOM tag to tell it.
+    As TotalSegmentator's in-memory input, for a pipeline that already holds its images: an
+    ``amoseg.io.Image``, a ``SimpleITK.Image`` or a nibabel image (NIfTI-1, NIfTI-2, MGH...; needs
+    ``amoseg[nibabel]`` only to make one). The arguments mean what they mean for ``predict``;
+    ``modality`` ("CT" or "MR") is required, as an image in memory has no name, dataset.json or DICOM
+    tag to tell it.
 
     Returns:
-        the ``amoseg.inference.predictor.Prediction``: the label map with exactly ``image.geometry``,
-        the probabilities on that grid (float16, classes first) when ``probabilities``, the seconds per
-        stage, and the organs the label map can hold.
+        the ``amoseg.inference.predictor.Prediction``. Its ``label`` is of the kind ``image`` is (an
+        ``amoseg.io.LabelMap``, a uint8 ``SimpleITK.Image``, or a nibabel image of the input's class
+        with its affine and a uint8 header), on exactly the input's grid; ``probabilities`` (when
+        asked for) are numpy float16, classes first, then the voxel axes i, j, k (nibabel's order,
+        not SimpleITK's array view [k, j, i]); the seconds per stage; the organs the label map can hold.
+
+    Raises:
+        AmosegError: an image of another kind, not 3-D, with sheared axes or NaN voxels.
     """
+    from dataclasses import replace
+
+    from amoseg.errors import AmosegError
     from amoseg.inference import predictor
+    from amoseg.io.foreign import from_foreign, to_foreign
+
+    try:
+        converted = from_foreign(image)
+    except AmosegError as error:
+        raise AmosegError(f"`image`: {error}") from None
 
     loaded, options = _model_and_options(
         model,
@@ -445,7 +479,8 @@ def predict_image(
         postprocess=postprocess,
         cross_modality=cross_modality,
     )
-    return predictor.predict_image(image, loaded, modality, options)
+    prediction = predictor.predict_image(converted, loaded, modality, options)
+    return replace(prediction, label=to_foreign(prediction.label, image))
 
 
 def _model_and_options(

@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats = _command(
         commands, "stats", "compute the dataset card's tables and the planning fingerprint", _run_stats
     )
-    stats.add_argument("dataset", type=Path, help="dataset folder")
+    stats.add_argument(
+        "dataset", type=Path, nargs="+", help="dataset folder, or several planned together for one model"
+    )
     stats.add_argument(
         "-o", "--output", type=Path, required=True, help="folder for stats.json, stats.md, CSVs, plots"
     )
@@ -134,7 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan = _command(
         commands, "plan", "plan preprocessing and the network for a dataset (writes plans.json)", _run_plan
     )
-    plan.add_argument("dataset", type=Path, help="dataset folder")
+    plan.add_argument(
+        "dataset",
+        type=Path,
+        nargs="+",
+        help="dataset folder, or several for one model (preprocess each into the same cache)",
+    )
     plan.add_argument(
         "--preset",
         choices=("fullres", "fast", "cpu"),
@@ -192,6 +199,13 @@ def build_parser() -> argparse.ArgumentParser:
         "-i", "--input", type=Path, help="image file, folder of images, or DICOM series folder"
     )
     predict.add_argument("-o", "--output", type=Path, help="output file (one input) or folder")
+    predict.add_argument(
+        "--output-type",
+        choices=["nifti", "dicom-seg"],
+        default="nifti",
+        help="nifti (default), or dicom-seg: a DICOM Segmentation of a DICOM series input, to OUTPUT "
+        "when it ends in .dcm, else to OUTPUT/<series folder>.dcm (needs amoseg[dicom])",
+    )
     predict.add_argument(
         "-m", "--model", type=Path, required=True, help="trained run folder (fold_*) or one fold folder"
     )
@@ -475,6 +489,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         organs=args.organs,
         postprocess=not args.no_postprocessing,
         cross_modality=args.cross_modality,
+        output_type=args.output_type,
     )
     return 0
 

@@ -163,3 +163,145 @@ def test_merge_refuses_one_modalitys_statistics_from_two_sets(ct):
 def test_merge_refuses_nothing():
     with pytest.raises(AmosegError, match="no fingerprint"):
         merge_fingerprints([])
+
+
+# The quality reference: measured by `amoseg stats`, optional in the file, merged with the cases.
+
+
+def _hand_measures(image, label) -> dict[int, tuple[float, float, float, bool]]:
+    """Per organ (volume mL, mean intensity, median world z, touches a face), from the voxels directly."""
+    measures = {}
+    affine = label.geometry.affine_lps()
+    shape = np.array(label.array.shape)
+    for organ in range(1, 16):
+        where = np.argwhere(label.array == organ)
+        if where.size == 0:
+            continue
+        heights = (np.c_[where, np.ones(len(where))] @ affine.T)[:, 2]
+        touches = bool((where.min(axis=0) == 0).any() or (where.max(axis=0) == shape - 1).any())
+        volume = len(where) * float(np.prod(label.geometry.spacing)) / 1000.0
+        mean = float(image.array[label.array == organ].astype(np.float64).mean())
+        measures[organ] = (volume, mean, float(np.median(heights)), touches)
+    return measures
+
+
+def test_stats_measures_each_organ_of_the_training_cases_for_the_quality_reference(phantom_dataset, tmp_path):
+    from amoseg.io import read_image, read_label
+
+    describe_dataset(phantom_dataset, tmp_path / "stats", plots=False, progress=False, workers=1)
+    reference = Fingerprint.load(tmp_path / "stats").quality_reference
+    # The labelled training cases, read back from the files; the labelled test cases stay out.
+    measured = {"CT": [], "MR": []}
+    for label_file in sorted((phantom_dataset / "labelsTr").glob("*.nii.gz")):
+        image = read_image(phantom_dataset / "imagesTr" / label_file.name)
+        modality = "CT" if int(label_file.name[5:9]) <= 500 else "MR"
+        measured[modality].append(_hand_measures(image, read_label(label_file)))
+    assert {modality: item.cases for modality, item in reference.modalities.items()} == {"CT": 3, "MR": 1}
+    for modality, cases in measured.items():
+        organs = reference.for_modality(modality).organs
+        for organ in range(1, 16):
+            whole = [case[organ] for case in cases if organ in case and not case[organ][3]]
+            volumes = [item[0] for item in whole]
+            expected = (min(volumes), max(volumes), len(volumes)) if volumes else None
+            got = organs[organ].volume_ml
+            assert (None if got is None else (got.min, got.max, got.cases)) == pytest.approx(expected), organ
+            means = [case[organ][1] for case in cases if organ in case]
+            assert (organs[organ].intensity_mean.min, organs[organ].intensity_mean.max) == pytest.approx(
+                (min(means), max(means))
+            )
+            beside = {
+                other
+                for case in cases
+                for other in case
+                if other != organ and organ in case and not case[organ][3] and not case[other][3]
+            }
+            assert set(organs[organ].centre_above_mm) == beside
+            for other, observed in organs[organ].centre_above_mm.items():
+                heights = [
+                    case[organ][2] - case[other][2]
+                    for case in cases
+                    if organ in case and other in case and not case[organ][3] and not case[other][3]
+                ]
+                assert (observed.min, observed.max, observed.cases) == pytest.approx(
+                    (min(heights), max(heights), len(heights))
+                )
+    liver = reference.for_modality("CT").organs[6]
+    assert liver.volume_ml.cases == 3 and len(liver.centre_above_mm) >= 10  # real work was checked above
+
+
+def test_a_fingerprint_with_its_quality_reference_reads_back_as_written(ct, tmp_path):
+    with_reference = dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0))
+    with_reference.save(tmp_path)
+    stored = json.loads(fingerprint_path(tmp_path).read_text())
+    assert stored["quality_reference"]["CT"]["organs"]["liver"]["volume_ml"] == {
+        "min": 1500.0,
+        "max": 1500.0,
+        "cases": 2,
+    }
+    assert Fingerprint.load(tmp_path) == with_reference
+    ct.save(tmp_path)
+    assert "quality_reference" not in json.loads(fingerprint_path(tmp_path).read_text())
+    assert Fingerprint.load(tmp_path).quality_reference is None
+
+
+def test_a_format_2_fingerprint_without_the_reference_still_loads_and_plans(ct, tmp_path):
+    data = ct.to_dict()
+    data["fingerprint_version"] = 2
+    fingerprint_path(tmp_path).write_text(json.dumps(data))
+    loaded = Fingerprint.load(tmp_path)
+    assert loaded == ct and loaded.quality_reference is None
+    assert make_plan(loaded, "cpu").quality_reference is None
+    data["quality_reference"] = _reference("CT", 2, 1500.0).to_dict()
+    fingerprint_path(tmp_path).write_text(json.dumps(data))
+    with pytest.raises(InputError, match="format-2 fingerprint cannot hold a quality_reference"):
+        Fingerprint.load(tmp_path)
+
+
+def test_a_quality_reference_with_unknown_content_is_refused_in_one_line(ct, tmp_path):
+    data = dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0)).to_dict()
+    data["quality_reference"]["CT"]["organs"]["liver"]["volume_ml"]["p50"] = 1.0
+    fingerprint_path(tmp_path).write_text(json.dumps(data))
+    with pytest.raises(InputError, match="unknown range keys") as caught:
+        Fingerprint.load(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
+def test_merge_combines_each_modalitys_reference_over_all_its_cases(ct, mr):
+    from amoseg.data.reference import ObservedRange
+
+    more_ct = _fingerprint("more-ct", "CT", ["ct_0001"], (1.0, 1.0, 1.0), (10, 10, 10), CT_INTENSITY)
+    more_ct = dataclasses.replace(
+        more_ct, foreground_intensity={}, quality_reference=_reference("CT", 1, 2100.0)
+    )
+    merged = merge_fingerprints(
+        [
+            dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0)),
+            dataclasses.replace(mr, quality_reference=_reference("MR", 1, 1300.0)),
+            more_ct,
+        ]
+    )
+    reference = merged.quality_reference
+    assert reference.for_modality("CT").cases == 3
+    assert reference.for_modality("CT").organs[6].volume_ml == ObservedRange(1500.0, 2100.0, 3)
+    assert reference.for_modality("MR").organs[6].volume_ml == ObservedRange(1300.0, 1300.0, 1)
+
+
+def test_merge_leaves_out_a_modality_whose_cases_are_partly_unmeasured(ct, mr):
+    # The MR set's fingerprint predates the reference: an MR range over no MR case would be a lie,
+    # and a CT one is still whole.
+    merged = merge_fingerprints([dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0)), mr])
+    assert list(merged.quality_reference.modalities) == ["CT"]
+    assert merge_fingerprints([ct, mr]).quality_reference is None
+    old_ct = _fingerprint("old-ct", "CT", ["ct_0009"], (1.0, 1.0, 1.0), (10, 10, 10), CT_INTENSITY)
+    old_ct = dataclasses.replace(old_ct, foreground_intensity={})
+    partial = merge_fingerprints(
+        [dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0)), old_ct]
+    )
+    assert partial.quality_reference is None
+
+
+def _reference(modality: str, cases: int, liver_ml: float):
+    from amoseg.data.reference import ModalityReference, ObservedRange, OrganReference, QualityReference
+
+    liver = OrganReference(volume_ml=ObservedRange(liver_ml, liver_ml, cases))
+    return QualityReference({modality: ModalityReference("training", cases, {6: liver})})

@@ -7,11 +7,11 @@ import shutil
 
 import pytest
 
-from amoseg.data.layout import DATASET_JSON, discover, find_dataset_json, resolve_modality
+from amoseg.data.layout import DATASET_JSON, discover, discover_together, find_dataset_json, resolve_modality
 from amoseg.data.naming import split_channels
 from amoseg.errors import InputError
 from amoseg.io import write_image
-from helpers import box_case, real_dataset, write_box_dataset
+from helpers import box_case, real_dataset, renamed_copy, write_box_dataset
 
 
 def test_listed_dataset_with_original_amos_label_spellings(tmp_path):
@@ -175,3 +175,25 @@ def test_the_dataset_json_of_a_folder_is_its_own_else_its_parents(tmp_path):
     # Only one level up: a grandparent's dataset.json describes another folder.
     assert find_dataset_json(labels / "nested") == labels / DATASET_JSON
     assert find_dataset_json(tmp_path / "dataset" / "imagesTs" / "more") is None
+
+
+def test_datasets_planned_together_need_distinct_folders_names_and_case_ids(tmp_path):
+    first = write_box_dataset(tmp_path / "boxes")
+    second = renamed_copy(first, tmp_path / "second", "second boxes", id_offset=100)
+    found = discover_together([first, second])
+    assert [dataset.name for dataset in found] == ["boxes", "second boxes"]
+    assert {case.case_id for case in found[1].cases} == {
+        "amos_0101",
+        "amos_0102",
+        "amos_0103",
+        "amos_0601",
+    }
+
+    with pytest.raises(InputError, match="dataset folder given twice"):
+        discover_together([first, tmp_path / "." / "boxes"])
+    same_name = renamed_copy(first, tmp_path / "same", "boxes", id_offset=100)
+    with pytest.raises(InputError, match=r"is named 'boxes', as .*boxes is; datasets planned together need"):
+        discover_together([first, same_name])
+    clash = renamed_copy(first, tmp_path / "clash", "clash")
+    with pytest.raises(InputError, match=r"case amos_0001 is also in .*boxes \(4 shared case ids\)"):
+        discover_together([first, clash])

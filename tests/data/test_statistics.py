@@ -197,3 +197,19 @@ def test_phantom_ct_and_mr_set_matches_numpy(phantom_dataset, tmp_path):
     (tmp_path / "damaged.json").write_text(json.dumps(card))
     with pytest.raises(InputError, match="not an amoseg dataset card"):
         read_card(tmp_path / "damaged.json")
+
+
+def test_organ_measures_cover_the_annotated_organs_present_and_match_their_voxels():
+    from amoseg.data.statistics import case_statistics
+    from helpers import box_case
+
+    image, label = box_case(spacing=(1.5, 1.5, 4.0), origin=(10.0, -20.0, 5.0))
+    both = case_statistics("amos_0001", "CT", "train", image, label, (1, 6))
+    liver = both.organ_measures[6]
+    # The box liver: 8 x 9 x 6 voxels of 9 mm3, slices 2..7 at z = 5 + 4 k: median height 23 mm.
+    assert liver.volume_ml == pytest.approx(8 * 9 * 6 * 1.5 * 1.5 * 4.0 / 1000)
+    assert liver.intensity_mean == pytest.approx(float(image.array[label.array == 6].mean()))
+    assert liver.centre_superior_mm == pytest.approx(23.0) and not liver.touches_edge
+    # An organ the case does not annotate is no sample of that organ; an unlabelled case has none.
+    assert set(case_statistics("amos_0001", "CT", "train", image, label, (6,)).organ_measures) == {6}
+    assert case_statistics("amos_0001", "CT", "test", image, None, (1, 6)).organ_measures == {}

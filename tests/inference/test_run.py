@@ -49,6 +49,38 @@ def test_in_memory_image_gives_a_label_map_on_its_grid(model):
     assert set(prediction.seconds) == {"preprocess", "network", "export"}
 
 
+def test_simpleitk_and_nibabel_images_get_a_label_map_of_their_own_kind(model):
+    import nibabel
+    import SimpleITK as sitk
+
+    labels = _labels(2)
+    voxels = np.where(labels > 0, labels.astype(np.int16), -1000).astype(np.int16)
+    # SimpleITK's array view is [z, y, x]; its geometry is LPS, as amoseg's.
+    itk_image = sitk.GetImageFromArray(voxels.transpose(2, 1, 0).copy())
+    itk_image.SetSpacing(SPACING)
+    itk_image.SetOrigin((3.0, 4.0, 5.0))
+    itk_image.SetDirection((-1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 1.0))
+    itk_label = api.predict_image(image=itk_image, model=model, modality="CT", tta=False).label
+    assert isinstance(itk_label, sitk.Image) and itk_label.GetPixelID() == sitk.sitkUInt8
+    assert (itk_label.GetSpacing(), itk_label.GetOrigin(), itk_label.GetDirection()) == (
+        itk_image.GetSpacing(),
+        itk_image.GetOrigin(),
+        itk_image.GetDirection(),
+    )
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(itk_label).transpose(2, 1, 0), labels)
+
+    # nibabel's array is [i, j, k] and its affine RAS: x toward the patient's left here, as LPS's.
+    affine = np.array([[-1.5, 0, 0, 10.0], [0, -1.5, 0, -20.0], [0, 0, 4.0, 30.0], [0, 0, 0, 1]])
+    nifti = nibabel.Nifti1Image(voxels, affine)
+    nifti_label = api.predict_image(image=nifti, model=model, modality="CT", tta=False).label
+    assert isinstance(nifti_label, nibabel.Nifti1Image) and nifti_label.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(nifti_label.affine, affine)
+    np.testing.assert_array_equal(np.asanyarray(nifti_label.dataobj), labels)
+
+    with pytest.raises(AmosegError, match=r"^`image`: "):
+        api.predict_image(image=voxels, model=model, modality="CT")
+
+
 def test_folder_in_folder_out_with_extras(model, tmp_path):
     geometry = make_geometry((30, 26, 9), SPACING)
     for number in (1, 2):

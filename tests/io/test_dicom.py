@@ -9,6 +9,7 @@ import SimpleITK as sitk
 from amoseg.errors import InputError
 from amoseg.io import read_header, read_image
 from amoseg.io.sitk_io import dicom_modality
+from dicom_series import write_ct_series
 from helpers import write_dicom_series
 
 
@@ -80,3 +81,37 @@ def test_slices_with_different_orientations_are_refused(tmp_path):
 def test_modality_is_none_when_the_tag_says_neither_ct_nor_mr(tmp_path, tag, expected):
     folder, _ = _series(tmp_path, slices=2, modality=tag)
     assert dicom_modality(folder) == expected
+
+
+@pytest.mark.parametrize("content", [None, "notes.txt"])
+def test_a_folder_without_a_dicom_series_is_refused(tmp_path, content):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    if content:
+        (folder / content).write_text("not DICOM")
+    with pytest.raises(InputError) as caught:
+        read_image(folder)
+    assert (caught.value.path, caught.value.problem) == (folder, "folder holds no DICOM series")
+
+
+def test_a_folder_with_two_series_is_refused(tmp_path):
+    slices = np.zeros((4, 4, 3), np.int16)
+    write_ct_series(tmp_path / "two", slices, series_number=1, prefix="A")
+    write_ct_series(tmp_path / "two", slices, series_number=2, prefix="B")
+    with pytest.raises(InputError) as caught:
+        read_header(tmp_path / "two")
+    assert caught.value.path == tmp_path / "two"
+    assert caught.value.problem == "folder holds 2 DICOM series; point to a folder with one"
+
+
+def test_unevenly_spaced_slices_are_refused_without_the_missing_slice_hint(tmp_path):
+    folder, _ = _series(tmp_path)
+    source = folder / "slice_003.dcm"
+    _rewrite_slice(source, source, {"0020|0032": "-10.000000\\20.000000\\47.000000"})  # 2 mm off
+    with pytest.raises(InputError) as caught:
+        read_image(folder)
+    assert caught.value.path == folder
+    assert caught.value.problem == (
+        "slices are not evenly spaced: a 7 mm gap between slices 3 and 4 (slice_002.dcm, slice_003.dcm) "
+        "where the others are 5 mm"
+    )

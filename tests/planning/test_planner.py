@@ -12,7 +12,7 @@ from amoseg.errors import AmosegError
 from amoseg.planning import make_plan
 from amoseg.planning import topology as model
 from amoseg.planning.plan import MeasuredStep, Plan
-from amoseg.planning.planner import size_by_measurement
+from amoseg.planning.planner import MIN_TRAINABLE_STAGES, size_by_measurement
 from amoseg.planning.spacing import case_geometry, fullres_target_spacing
 from fingerprints import fingerprint_from
 
@@ -148,3 +148,14 @@ def test_a_machine_as_fast_as_the_reference_keeps_the_reference_plan(amos_like_f
     assert plan.patch_size == make_plan(amos_like_fingerprint, "cpu").patch_size and len(calls) == 1
     with pytest.raises(AmosegError, match="only the cpu preset"):
         size_by_measurement(amos_like_fingerprint, "fast", _machine(model.CPU_GFLOPS, calls))
+
+
+def test_a_machine_too_slow_for_any_trainable_network_keeps_the_smallest_trainable_plan(
+    amos_like_fingerprint,
+):
+    calls: list = []
+    plan = size_by_measurement(amos_like_fingerprint, "cpu", _machine(model.CPU_GFLOPS / 1000, calls))
+    untrainable = make_plan(amos_like_fingerprint, "cpu", cpu_gflops=model.CPU_GFLOPS / 1000)
+    assert untrainable.network.num_stages < MIN_TRAINABLE_STAGES  # what sizing by speed alone would give
+    assert plan.network.num_stages >= MIN_TRAINABLE_STAGES and plan.patch_size == calls[-1]
+    assert plan.measured_step.seconds > plan.step_budget_s  # over budget, and the plan says so

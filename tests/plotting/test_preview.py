@@ -156,3 +156,25 @@ def test_refusals(case):
         case_figure(image, label, "CT", organ=16)
     with pytest.raises(ValueError, match="plane must be one of"):
         case_figure(image, label, "CT", plane="oblique")
+
+
+def test_quality_flags_follow_their_organs_in_the_preview_legend_in_dark_red(case, tmp_path):
+    from matplotlib.colors import to_rgba
+
+    from amoseg.plotting.preview import FLAGGED_TEXT_COLOUR, legend_label
+
+    image, label = case
+    flags = {LIVER: ["volume high (2512 mL)", "in 2 pieces"], BLADDER: ["missing"], 3: []}
+    figure = planes_figure(image, label, "CT", flags=flags)
+    (legend,) = figure.legends
+    texts = {text.get_text(): text for text in legend.get_texts()}
+    expected = [organ.title for organ in ORGANS]
+    expected[LIVER - 1] = "Liver: volume high (2512 mL); in 2 pieces"
+    expected[BLADDER - 1] = "Bladder: missing"
+    assert [text.get_text() for text in legend.get_texts()] == expected  # an empty list flags nothing
+    red, plain = to_rgba(FLAGGED_TEXT_COLOUR), to_rgba(texts["Spleen"].get_color())
+    assert to_rgba(texts[expected[LIVER - 1]].get_color()) == red
+    assert to_rgba(texts["Bladder: missing"].get_color()) == red and plain != red
+    assert legend_label(LIVER) == "Liver" and legend_label(BLADDER, ["missing"]) == "Bladder: missing"
+    path = save_preview(image, label, "CT", tmp_path / "preview.png", title="amos_0001", flags=flags)
+    assert path.read_bytes().startswith(PNG_SIGNATURE)

@@ -15,11 +15,16 @@ from amoseg.data.phantom import write_phantom_dataset
 from amoseg.planning import Plan
 from amoseg.planning.plan import PLANS_FILE
 from amoseg.preprocessing import load_case, restore_label
-from helpers import real_dataset
+from helpers import real_dataset, renamed_copy
 
 
 def files_of(folder: Path) -> dict[str, float]:
     return {str(path.relative_to(folder)): path.stat().st_mtime for path in folder.rglob("*")}
+
+
+def case_files(cache: Path) -> dict[str, float]:
+    """``files_of`` a plan's cache but its plans.json, which every run saves again."""
+    return {name: time for name, time in files_of(cache).items() if name != PLANS_FILE}
 
 
 def preprocess(dataset: Path, work: Path, *extra: str, output: Path | None = None) -> int:
@@ -55,7 +60,29 @@ def test_box_dataset_ct_and_mr(box_dataset, tmp_path):
     assert (ct.modality, mr.modality) == ("CT", "MR") and ct.split == "train"
     assert ct.intensity.mean == plan.normalization["CT"].mean
     assert mr.intensity.mean != plan.normalization["CT"].mean
-    assert json.loads((folder / "summary.json").read_text())["cases"]["amos_0501"]["status"] == "done"
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["datasets"]["boxes"]["cases"]["amos_0501"]["status"] == "done"
+    assert {ct.dataset, mr.dataset} == {"boxes"}
+
+
+def test_two_datasets_share_one_cache_and_a_shared_case_id_is_refused(box_dataset, tmp_path, capsys):
+    _, folder = plan_and_preprocess(box_dataset, tmp_path, "--workers", "1")
+    other = renamed_copy(box_dataset, tmp_path / "other", "other boxes", id_offset=100)
+    assert preprocess(other, tmp_path, "--workers", "1") == 0
+    assert load_case(folder / "amos_0101").properties.dataset == "other boxes"
+    summary = json.loads((folder / "summary.json").read_text())["datasets"]
+    assert sorted(summary) == ["boxes", "other boxes"]  # the second dataset kept the first's entry
+    assert sorted(summary["other boxes"]["cases"]) == ["amos_0101", "amos_0102", "amos_0103", "amos_0601"]
+
+    clash = renamed_copy(box_dataset, tmp_path / "clash", "clashing boxes")
+    before = case_files(folder)
+    capsys.readouterr()
+    for extra in ((), ("--overwrite",)):
+        assert preprocess(clash, tmp_path, "--workers", "1", *extra) == 1
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and "Traceback" not in error
+        assert "case amos_0001 of clashing boxes is already in this cache from dataset boxes" in error
+    assert case_files(folder) == before  # nothing of the clashing dataset was written
 
 
 def test_second_run_skips_overwrite_redoes_and_stale_temporaries_go(box_dataset, tmp_path, capsys):

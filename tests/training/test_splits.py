@@ -32,6 +32,21 @@ def test_folds_partition_the_cases_and_stratify_by_modality():
     assert make_splits(modality, seed=1) != splits
 
 
+def test_folds_stratify_by_dataset_and_modality():
+    # Two CT datasets of 10 and 5 cases and an MR one of 5: every fold's validation holds 2 + 1 + 1.
+    strata = {
+        **{f"a_{i}": "a/CT" for i in range(10)},
+        **{f"b_{i}": "b/CT" for i in range(5)},
+        **{f"c_{i}": "c/MR" for i in range(5)},
+    }
+    for fold in make_splits(strata, seed=3):
+        counts = {
+            stratum: sum(strata[case] == stratum for case in fold["val"])
+            for stratum in ("a/CT", "b/CT", "c/MR")
+        }
+        assert counts == {"a/CT": 2, "b/CT": 1, "c/MR": 1}
+
+
 def test_splits_are_written_once_and_reused(tmp_path):
     first = load_or_make_splits(tmp_path, cases(6, 3), seed=0)
     on_disk = json.loads((tmp_path / "splits.json").read_text())

@@ -13,6 +13,8 @@ from amoseg.model.checkpoint import checkpoint_for_prediction, load_network, rea
 from amoseg.planning.plan import MeasuredStep
 from amoseg.training.config import TrainConfig
 from amoseg.training.log import read_log
+from amoseg.training.splits import make_splits
+from helpers import renamed_copy
 
 
 def train_tiny(tiny_cache, output, **changes):
@@ -150,3 +152,33 @@ def test_steps_slower_than_the_plan_says_are_warned_of_once(tiny_cache, tmp_path
     assert out.count("warning: training steps take") == 1, out
     assert "against the plan's 0.00 s (0.00 s per step measured on a fast CPU (AVX512, 2 threads" in out
     assert "plan again here (`amoseg plan DATASET --preset cpu -o plans.json`)" in out
+
+
+def test_one_model_trains_on_two_datasets_preprocessed_into_one_cache(phantom_dataset, tmp_path):
+    first = phantom_dataset
+    second = renamed_copy(first, tmp_path / "second", "second phantoms", id_offset=100)
+    plans = tmp_path / "plans.json"
+    api.plan(dataset=[first, second], preset="cpu", output=plans, measure=False, workers=1, quiet=True)
+    for dataset in (first, second):
+        api.preprocess(dataset=dataset, plan=plans, output=tmp_path / "pre", workers=1, quiet=True)
+    api.train(
+        preprocessed=tmp_path / "pre",
+        plan=plans,
+        output=tmp_path / "runs",
+        fold="all",
+        epochs=1,
+        iterations_per_epoch=1,
+        batch_size=1,
+        device="cpu",
+        threads=1,
+        quiet=True,
+    )
+    # Folds balance each dataset's CT and MR: the strata are (dataset, modality), named here by hand
+    # (each phantom set has 3 CT and 1 MR training cases; its test cases are never preprocessed).
+    strata = {
+        **dict.fromkeys(["amos_0001", "amos_0003", "amos_0004"], "AMOS phantoms/CT"),
+        "amos_0501": "AMOS phantoms/MR",
+        **dict.fromkeys(["amos_0101", "amos_0103", "amos_0104"], "second phantoms/CT"),
+        "amos_0601": "second phantoms/MR",
+    }
+    assert json.loads((tmp_path / "runs" / "splits.json").read_text()) == make_splits(strata, seed=0)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from amoseg.atomic import remove_stale_temporaries, write_json, write_text
 from amoseg.data.card import build_card, card_markdown, card_tables
 from amoseg.data.check import label_values, undeclared_labels
 from amoseg.data.fingerprint import Fingerprint, build_fingerprint
-from amoseg.data.layout import Case, discover, require_outside
+from amoseg.data.layout import Case, discover_together, require_outside
 from amoseg.data.statistics import MAX_FLOAT_VALUES, CaseStatistics, StatisticsAccumulator, case_statistics
 from amoseg.errors import AmosegError, InputError
 from amoseg.io.sitk_io import read_header, read_image, read_label
@@ -31,7 +31,7 @@ class Skipped:
 
 
 def describe_dataset(
-    root: str | Path,
+    datasets: str | Path | Sequence[str | Path],
     output: str | Path,
     *,
     workers: int | None = None,
@@ -40,32 +40,47 @@ def describe_dataset(
     plots: bool = True,
     max_float_values: int = MAX_FLOAT_VALUES,
 ) -> dict:
-    """Compute the card and the fingerprint of a dataset and write them to ``output``.
+    """Compute the card and the fingerprint of a dataset, or of several together, and write them to
+    ``output``.
+
+    Several datasets (planned together for one model) give one card and one fingerprint over all
+    their cases, each case with its own dataset's annotated labels: percentiles over CT from two
+    datasets can only be exact when computed over both at once.
 
     A case that cannot be read, or whose image and label lie on different grids, is reported in one
     line and skipped; with ``strict`` it stops the run (``AmosegError``) before anything is written.
 
     Returns:
         the card (the content of ``stats.json``).
+
+    Raises:
+        AmosegError: no readable case, or as ``data.layout.discover_together``.
     """
     from amoseg.parallel import bounded_map, default_workers
     from amoseg.progress import track
 
-    require_outside(root, output, "the statistics folder")
-    dataset = discover(root)
+    found = discover_together(datasets)
+    for dataset in found:
+        require_outside(dataset.root, output, "the statistics folder")
     # Cases discovery refused or found missing are reported like unreadable ones, never dropped silently.
-    skipped = [Skipped(problem.case or "dataset", problem.line()) for problem in dataset.errors]
+    skipped = [
+        Skipped(problem.case or "dataset", problem.line()) for dataset in found for problem in dataset.errors
+    ]
     if strict and skipped:
         raise AmosegError(skipped[0].reason)
     for item in skipped:
         print(f"skipped {item.case_id}: {item.reason}")
     refused = {item.case_id for item in skipped}
-    cases = [case for case in dataset.cases if case.case_id not in refused]
+    cases = [
+        (case, frozenset(dataset.labels))
+        for dataset in found
+        for case in dataset.cases
+        if case.case_id not in refused
+    ]
     if not cases:
-        raise AmosegError(f"{root}: no readable cases found")
+        raise AmosegError(f"{', '.join(str(dataset.root) for dataset in found)}: no readable cases found")
     accumulator = StatisticsAccumulator(max_float_values=max_float_values)
-    job = partial(_case_job, root=Path(root), declared=frozenset(dataset.labels))
-    results = bounded_map(job, cases, default_workers(workers, len(cases)))
+    results = bounded_map(_case_job, cases, default_workers(workers, len(cases)))
     for result in track(results, total=len(cases), description="statistics", enabled=progress):
         if isinstance(result, Skipped):
             if strict:
@@ -75,18 +90,23 @@ def describe_dataset(
         else:
             accumulator.add(result)
     accumulator.cases.sort(key=lambda case: case.case_id)
+    name = "+".join(dataset.name for dataset in found)
+    # Label ids are AMOS's in every dataset; where two name one id differently, the first one's name.
+    declared = {label: text for dataset in reversed(found) for label, text in dataset.labels.items()}
+    annotated = sorted({label for dataset in found for label in dataset.annotated_labels})
     card = build_card(
         accumulator,
-        name=dataset.name,
-        declared_labels=dataset.labels,
-        annotated_labels=dataset.annotated_labels,
+        name=name,
+        declared_labels=dict(sorted(declared.items())),
+        annotated_labels=tuple(annotated),
         skipped=[f"{item.case_id}: {item.reason}" for item in sorted(skipped, key=lambda s: s.case_id)],
     )
-    _write_outputs(Path(output), card, build_fingerprint(accumulator, dataset.name), accumulator, plots)
+    _write_outputs(Path(output), card, build_fingerprint(accumulator, name), accumulator, plots)
     return card
 
 
-def _case_job(case: Case, root: Path, declared: frozenset[int]) -> CaseStatistics | Skipped:
+def _case_job(job: tuple[Case, frozenset[int]]) -> CaseStatistics | Skipped:
+    case, declared = job
     try:
         image_header = read_header(case.image)
         label = None

@@ -5,7 +5,9 @@ foreground intensity statistics), but per modality instead of per channel, so a 
 separate CT and MR statistics. Foreground intensities are computed exactly over every labelled voxel
 rather than from nnU-Net's 10,000 samples per case. Each case also records its axis permutation to the
 canonical orientation (``amoseg.io.orientation``), read from the header the stats stage opens anyway,
-so planning never opens an image.
+so planning never opens an image. Optionally it holds the quality reference
+(``amoseg.data.reference``): per modality and organ, the volumes, mean intensities and positions seen in
+the labelled cases, which the plan carries to the trained model for the quality flags of predictions.
 
 ``Fingerprint`` is the only code that reads or writes ``fingerprint.json``: ``amoseg stats`` writes it
 (``Fingerprint.save``), ``amoseg plan`` reads it (``Fingerprint.load``).
@@ -19,12 +21,21 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from amoseg.data.reference import (
+    TRAINING_SPLITS,
+    QualityReference,
+    merge_references,
+    reference_from_cases,
+)
 from amoseg.data.statistics import StatisticsAccumulator
 from amoseg.errors import AmosegError, InputError
 from amoseg.labels import MODALITIES, Modality
 
 #: 2: each case records ``axis_permutation``. A version-1 file lacks it and must be recomputed.
-FINGERPRINT_VERSION = 2
+#: 3: an optional ``quality_reference``. A version-2 file lacks it and still serves planning.
+FINGERPRINT_VERSION = 3
+#: The oldest format planning can still use.
+OLDEST_USABLE_VERSION = 2
 FINGERPRINT_FILE = "fingerprint.json"
 
 Int3 = tuple[int, int, int]
@@ -160,11 +171,14 @@ class Fingerprint:
         dataset: the dataset's name.
         cases: one record per case the stats stage read, sorted by case id.
         foreground_intensity: modality -> its statistics; only modalities with labelled voxels.
+        quality_reference: per modality and organ, the ranges the quality flags of a prediction
+            compare against; None in a fingerprint written before it existed, or without labelled cases.
     """
 
     dataset: str
     cases: tuple[FingerprintCase, ...]
     foreground_intensity: Mapping[Modality, IntensityStatistics]
+    quality_reference: QualityReference | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cases", tuple(self.cases))
@@ -175,7 +189,7 @@ class Fingerprint:
         return frozenset(case.case_id for case in self.cases)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "fingerprint_version": FINGERPRINT_VERSION,
             "dataset": self.dataset,
             "cases": [case.to_dict() for case in self.cases],
@@ -183,16 +197,21 @@ class Fingerprint:
                 modality: statistics.to_dict() for modality, statistics in self.foreground_intensity.items()
             },
         }
+        if self.quality_reference is not None:
+            data["quality_reference"] = self.quality_reference.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fingerprint:
-        """Rebuild a fingerprint written by this version of amoseg.
+        """Rebuild a fingerprint written by this version of amoseg, or by one of format 2 (without the
+        quality reference).
 
         Raises:
-            ValueError: another format version (older ones lack what planning needs), unknown or
+            ValueError: a newer format, or one older than 2 (it lacks what planning needs), unknown or
                 missing keys; KeyError or TypeError for malformed entries.
         """
-        unknown = sorted(set(data) - {"fingerprint_version", "dataset", "cases", "foreground_intensity"})
+        known = {"fingerprint_version", "dataset", "cases", "foreground_intensity", "quality_reference"}
+        unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown keys {unknown}")
         version = int(data.get("fingerprint_version", 1))
@@ -200,11 +219,14 @@ class Fingerprint:
             raise ValueError(
                 f"fingerprint format {version} is newer than this amoseg's ({FINGERPRINT_VERSION})"
             )
-        if version < FINGERPRINT_VERSION:
+        if version < OLDEST_USABLE_VERSION:
             raise ValueError(
                 f"fingerprint format {version} is older than this amoseg's ({FINGERPRINT_VERSION}) and "
                 "lacks the cases' orientation"
             )
+        if version < 3 and "quality_reference" in data:
+            raise ValueError(f"a format-{version} fingerprint cannot hold a quality_reference")
+        reference = data.get("quality_reference")
         if not isinstance(data.get("cases"), list):
             raise ValueError("no case list")
         return cls(
@@ -214,6 +236,7 @@ class Fingerprint:
                 modality: IntensityStatistics.from_dict(statistics)
                 for modality, statistics in (data.get("foreground_intensity") or {}).items()
             },
+            quality_reference=None if reference is None else QualityReference.from_dict(reference),
         )
 
     def save(self, stats_folder: str | Path) -> None:
@@ -264,7 +287,12 @@ def build_fingerprint(accumulator: StatisticsAccumulator, name: str) -> Fingerpr
         summary = accumulator.foreground_intensity(modality)
         if summary:
             intensity[modality] = IntensityStatistics.from_dict(summary)
-    return Fingerprint(dataset=name, cases=cases, foreground_intensity=intensity)
+    reference = reference_from_cases(
+        (case.modality, case.organ_measures)
+        for case in accumulator.cases
+        if case.organ_voxels is not None and case.split in TRAINING_SPLITS
+    )
+    return Fingerprint(dataset=name, cases=cases, foreground_intensity=intensity, quality_reference=reference)
 
 
 def merge_fingerprints(fingerprints: Sequence[Fingerprint], name: str | None = None) -> Fingerprint:
@@ -274,6 +302,11 @@ def merge_fingerprints(fingerprints: Sequence[Fingerprint], name: str | None = N
     one fingerprint that has it. Percentiles cannot be combined from two summaries, so a modality
     present in several fingerprints is refused: compute one fingerprint over a dataset folder that
     holds all of those cases instead.
+
+    The quality references merge exactly (ranges of min and max, cases added), per modality. A
+    modality whose labelled cases come partly from a fingerprint without a reference (written before
+    it existed) is left out of the merged reference: a range over some of the cases would understate
+    the training data, and the model falls back to the AMOS card for it instead.
 
     Args:
         fingerprints: the datasets' fingerprints.
@@ -312,7 +345,32 @@ def merge_fingerprints(fingerprints: Sequence[Fingerprint], name: str | None = N
         dataset=name if name is not None else "+".join(item.dataset for item in fingerprints),
         cases=tuple(case for fingerprint in fingerprints for case in fingerprint.cases),
         foreground_intensity=intensity,
+        quality_reference=_merged_reference(fingerprints),
     )
+
+
+def _merged_reference(fingerprints: Sequence[Fingerprint]) -> QualityReference | None:
+    """The merged quality reference, without modalities some of whose labelled cases it lacks."""
+    unmeasured = {
+        case.modality
+        for fingerprint in fingerprints
+        for case in fingerprint.cases
+        if case.labelled
+        and case.split in TRAINING_SPLITS
+        and (
+            fingerprint.quality_reference is None
+            or case.modality not in fingerprint.quality_reference.modalities
+        )
+    }
+    merged = merge_references(
+        fingerprint.quality_reference
+        for fingerprint in fingerprints
+        if fingerprint.quality_reference is not None
+    )
+    if merged is None:
+        return None
+    kept = {modality: item for modality, item in merged.modalities.items() if modality not in unmeasured}
+    return QualityReference(kept) if kept else None
 
 
 def _refuse_unknown(data: Mapping[str, Any], record: type, what: str) -> None:

@@ -11,6 +11,7 @@ can list them all. Stages that need a clean dataset call ``Dataset.require_clean
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -190,6 +191,43 @@ def discover(root: str | Path, modality: Modality | None = None) -> Dataset:
         has_dataset_json=(root / DATASET_JSON).is_file(),
         modality=dataset_modality,
     )
+
+
+def discover_together(datasets: str | Path | Sequence[str | Path]) -> list[Dataset]:
+    """Find the cases of one dataset folder, or of several that one model is planned and trained on.
+
+    Their cases meet in one preprocessing cache and one set of cross-validation splits, where a case
+    is known by its id and its dataset by its name: both must be unique.
+
+    Raises:
+        InputError: no folder, a folder given twice, two datasets of one name, a case id in two
+            datasets, or a folder ``discover`` refuses.
+    """
+    roots = [Path(datasets)] if isinstance(datasets, str | Path) else [Path(root) for root in datasets]
+    if not roots:
+        raise AmosegError("no dataset folder given")
+    found: list[Dataset] = []
+    for root in roots:
+        for other in found:
+            if root.resolve() == other.root.resolve():
+                raise InputError(root, "dataset folder given twice")
+        dataset = discover(root)
+        for other in found:
+            if dataset.name == other.name:
+                raise InputError(
+                    root / DATASET_JSON,
+                    f"is named {dataset.name!r}, as {other.root} is; datasets planned together need "
+                    'distinct names (dataset.json\'s "name")',
+                )
+            shared = sorted({case.case_id for case in dataset.cases} & {case.case_id for case in other.cases})
+            if shared:
+                raise InputError(
+                    root,
+                    f"case {shared[0]} is also in {other.root} ({len(shared)} shared case ids); case ids "
+                    "must be unique across datasets planned together: rename one dataset's cases",
+                )
+        found.append(dataset)
+    return found
 
 
 def resolve_modality(

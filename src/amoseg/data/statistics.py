@@ -2,8 +2,10 @@
 
 One pass over the cases. Each case is reduced by ``case_statistics`` (a pure function of its image and
 label) to a small summary: geometry, organ voxel counts and, per organ, the intensity distribution of
-its voxels. Summaries are merged in a ``StatisticsAccumulator`` whose memory does not grow with the
-number of cases, except for float-valued images (below).
+its voxels and the few numbers the quality reference keeps (volume, mean intensity, position along
+the patient; ``amoseg.data.reference``). Summaries are merged in a ``StatisticsAccumulator`` whose
+memory grows with the number of cases only by those small summaries, except for float-valued images
+(below).
 
 Intensity percentiles equal ``numpy.percentile`` (linear method) over all voxels of an organ in all
 labelled cases of a modality:
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from amoseg.data.placement import organ_placements
+from amoseg.data.reference import OrganMeasure
 from amoseg.io.boxes import mask_box
 from amoseg.io.image import Image, LabelMap
 from amoseg.io.orientation import canonical_reorientation
@@ -56,6 +60,8 @@ class CaseStatistics:
         cropped_shape: shape of the bounding box of the non-zero image voxels (nnU-Net's crop).
         organ_voxels: voxels per label id 1..15 (index 0 unused); None for cases without a label.
         intensity: per organ id present, its intensities; empty without a label.
+        organ_measures: per organ id present and annotated, its volume, mean intensity and placement
+            (the quality reference, ``amoseg.data.reference``); empty without a label.
     """
 
     case_id: str
@@ -69,6 +75,7 @@ class CaseStatistics:
     intensity: dict[int, OrganIntensity] = field(default_factory=dict)
     file_format: str = ""
     axis_permutation: tuple[int, int, int] = (0, 1, 2)
+    organ_measures: dict[int, OrganMeasure] = field(default_factory=dict)
 
 
 def case_statistics(
@@ -85,6 +92,7 @@ def case_statistics(
     nonzero_box = _nonzero_shape(array)
     organ_voxels = None
     intensity: dict[int, OrganIntensity] = {}
+    organ_measures: dict[int, OrganMeasure] = {}
     if label is not None:
         # Organs fill a few per cent of a scan: find their voxels in one pass, then work on those only.
         # Both arrays are flattened in the same (Fortran) order, a view for arrays read by amoseg.io.
@@ -101,6 +109,7 @@ def case_statistics(
             for organ_id, organ_values in _organ_intensities(values, organ_ids, counts).items()
             if organ_id in annotated_labels
         }
+        organ_measures = _organ_measures(label, intensity, counts)
     return CaseStatistics(
         case_id=case_id,
         modality=modality,
@@ -113,7 +122,30 @@ def case_statistics(
         intensity=intensity,
         file_format=file_format,
         axis_permutation=canonical_reorientation(image.geometry.direction).permutation,
+        organ_measures=organ_measures,
     )
+
+
+def _organ_measures(
+    label: LabelMap, intensity: dict[int, OrganIntensity], counts: np.ndarray
+) -> dict[int, OrganMeasure]:
+    """Volume, mean intensity and placement of each organ with intensities (present and annotated)."""
+    voxel_ml = label.geometry.voxel_volume_mm3 / 1000.0
+    placements = organ_placements(label.array, label.geometry, intensity)
+    measures = {}
+    for organ_id, values in sorted(intensity.items()):
+        as_float = values.values.astype(np.float64)
+        mean = float(
+            as_float.mean() if values.counts is None else np.average(as_float, weights=values.counts)
+        )
+        placement = placements[organ_id]
+        measures[organ_id] = OrganMeasure(
+            volume_ml=float(counts[organ_id] * voxel_ml),
+            intensity_mean=mean,
+            centre_superior_mm=placement.centre_superior_mm,
+            touches_edge=placement.touches_edge,
+        )
+    return measures
 
 
 def _nonzero_shape(array: np.ndarray) -> tuple[int, int, int]:
@@ -288,6 +320,7 @@ class StatisticsAccumulator:
                 organ_voxels=stats.organ_voxels,
                 file_format=stats.file_format,
                 axis_permutation=stats.axis_permutation,
+                organ_measures=stats.organ_measures,
             )
         )
 

@@ -44,7 +44,11 @@ class PredictOptions:
 @dataclass(frozen=True, eq=False)
 class Prediction:
     """A predicted label map on the input's grid, optional probabilities, where the time went, and the
-    organ ids it could hold (learned for its modality, and asked for)."""
+    organ ids it could hold (learned for its modality, and asked for).
+
+    ``label`` is an ``amoseg.io.LabelMap`` here; ``amoseg.api.predict_image`` hands it back as the
+    kind of image it was given (SimpleITK, nibabel).
+    """
 
     label: LabelMap
     probabilities: np.ndarray | None = None

@@ -3,6 +3,9 @@
 Cases of a folder are pipelined: while the network works on one case, a thread reads and preprocesses
 nothing heavier than the next input and writes the previous result, so reading and writing overlap
 the network's work. Every output is written atomically.
+
+A label map is written as NIfTI, or, from a DICOM series, as a DICOM Segmentation of that series
+(``output_type`` "dicom-seg", ``amoseg.io.dicom_seg``) in its place.
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from amoseg.atomic import write_atomic, write_json
+from amoseg.data.reference import QualityReference
 from amoseg.errors import AmosegError, AmosegWarning, InputError
 from amoseg.inference.predictor import Prediction, PredictOptions, predict_image
 from amoseg.io.image import Image
 from amoseg.labels import Modality, parse_modality
 from amoseg.model.loading import Model
+
+#: How a label map can be written: NIfTI (``.nii.gz``, or the image file named), or a DICOM
+#: Segmentation of the source series (``.dcm``; DICOM series inputs only).
+OUTPUT_TYPES = ("nifti", "dicom-seg")
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class Job:
 
     ``modality`` is None when nothing but the image itself can tell (``decide_modality``);
     ``modality_reason`` says where a declared one came from when the user should hear it.
+    ``output_type`` is one of ``OUTPUT_TYPES``.
     """
 
     case_id: str
@@ -38,6 +47,7 @@ class Job:
     target: Path
     modality: Modality | None
     modality_reason: str = ""
+    output_type: str = "nifti"
 
 
 #: What ``write_outputs`` writes beside a label map, as ``<case id>_<name>``.
@@ -53,7 +63,9 @@ class Extras:
     probabilities: bool = False
 
 
-def plan_jobs(source: Path, target: Path, modality: str | None = None) -> list[Job]:
+def plan_jobs(
+    source: Path, target: Path, modality: str | None = None, output_type: str = "nifti"
+) -> list[Job]:
     """Pair inputs with outputs.
 
     A file goes to ``target`` when that names an image file, else into the ``target`` folder under its
@@ -63,17 +75,39 @@ def plan_jobs(source: Path, target: Path, modality: str | None = None) -> list[J
     above the inputs; AMOS's id rule for ``amos_NNNN`` names; a DICOM series' Modality tag; else it
     is left to the image (None here).
 
+    With ``output_type`` "dicom-seg" the input must be a DICOM series folder, and its SEG goes to
+    ``target`` when that ends in ``.dcm``, else into the ``target`` folder as ``<case id>.dcm``.
+
     Raises:
+        AmosegError: an unknown ``output_type``, or "dicom-seg" without highdicom installed.
         InputError: the input does not exist, a folder input with a file output, two inputs for one
-            case id, or an output that would overwrite an input (paths and links resolved).
+            case id, or an output that would overwrite an input (paths and links resolved); for
+            "dicom-seg", an input that is not a DICOM series a SEG can reference, or an image file
+            name as the output.
     """
     from amoseg.data.naming import case_ids_in_folder
     from amoseg.io.sitk_io import has_image_suffix, strip_image_suffix
 
+    if output_type not in OUTPUT_TYPES:
+        raise AmosegError(
+            f"`output_type`: unknown output type {output_type!r}; choose {' or '.join(OUTPUT_TYPES)}"
+        )
+    seg = output_type == "dicom-seg"
+    if seg:  # first: the missing package is the one thing to fix whatever the input
+        from amoseg.io.dicom_seg import require_highdicom
+
+        require_highdicom()
     source, target = Path(source), Path(target)
     if not source.exists():
         raise InputError(source, "input not found")
     forced = _modality(modality)
+    if seg and (source.is_file() or case_ids_in_folder(source)):
+        kind = "an image file" if source.is_file() else "a folder of image files"
+        raise InputError(
+            source,
+            f"is {kind}; `output_type` dicom-seg needs a DICOM series folder (a SEG references the "
+            "series it segments)",
+        )
     if source.is_file():
         case_id = _without_channel(strip_image_suffix(source.name))
         output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
@@ -91,12 +125,33 @@ def plan_jobs(source: Path, target: Path, modality: str | None = None) -> list[J
         from amoseg.io.sitk_io import dicom_modality
 
         case_id = source.name
-        output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
+        if seg:
+            output = _seg_output(target, case_id)
+        else:
+            output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
         tag = None if forced else dicom_modality(source)
         reason = f"the DICOM Modality tag says {tag}" if tag else ""
-        jobs = [Job(case_id, source, output, forced or tag, reason)]
+        jobs = [Job(case_id, source, output, forced or tag, reason, output_type)]
+        if seg:
+            from amoseg.io.dicom_seg import check_seg_source
+
+            check_seg_source(source)
     _refuse_overwriting_inputs(source, jobs)
     return jobs
+
+
+def _seg_output(target: Path, case_id: str) -> Path:
+    """Where a series' SEG goes: ``target`` itself when it names a ``.dcm`` file, else into it."""
+    from amoseg.io.dicom_seg import SEG_SUFFIX
+    from amoseg.io.sitk_io import has_image_suffix
+
+    if target.name.lower().endswith(SEG_SUFFIX):
+        return target
+    if has_image_suffix(target):
+        raise InputError(
+            target, f"a DICOM SEG is written to a {SEG_SUFFIX} file or into a folder, not to an image file"
+        )
+    return target / f"{case_id}{SEG_SUFFIX}"
 
 
 def _refuse_duplicate_cases(folder: Path, cases: dict[str, list[Path]]) -> None:
@@ -205,6 +260,8 @@ def predict_jobs(
     if label_folder is not None:
         _refuse_foreign_dataset_json(Path(label_folder))
     _check_writable(jobs)
+    # One reference for the run: the model's, or the AMOS card's where it has none.
+    reference = model.quality_reference() if extras.statistics or extras.preview else None
     records = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         next_image: Future | None = pool.submit(read_image, jobs[0].source) if jobs else None
@@ -220,7 +277,7 @@ def predict_jobs(
             unlearned = [organ for organ in model.keep or () if organ not in prediction.organs]
             if unlearned and progress:
                 warnings.warn(_not_written_line(job, unlearned, model), AmosegWarning, stacklevel=2)
-            writing.append(pool.submit(write_outputs, job, image, prediction, model, extras))
+            writing.append(pool.submit(write_outputs, job, image, prediction, model, extras, reference))
             records.append(
                 {
                     "case_id": job.case_id,
@@ -305,25 +362,54 @@ def _refuse_foreign_dataset_json(folder: Path) -> None:
         )
 
 
-def write_outputs(job: Job, image: Image, prediction: Prediction, model: Model, extras: Extras) -> None:
-    """The label map, and beside it the extras asked for, each written atomically."""
-    from amoseg.io.sitk_io import write_image
+def write_outputs(
+    job: Job,
+    image: Image,
+    prediction: Prediction,
+    model: Model,
+    extras: Extras,
+    reference: QualityReference | None = None,
+) -> None:
+    """The label map (NIfTI, or a DICOM SEG of the source series), and beside it the extras asked for,
+    each written atomically. ``reference``: what the statistics' and the preview's quality flags
+    compare with (``Model.quality_reference``); needed when either is asked for."""
+    if job.output_type == "dicom-seg":
+        from amoseg.io.dicom_seg import write_dicom_seg
 
-    write_image(prediction.label, job.target)
-    stem = job.target.parent / job.case_id
-    if extras.statistics:
-        write_json(
-            stem.with_name(f"{job.case_id}_statistics.json"),
-            organ_statistics(
-                image, prediction.label, {organ: model.labels[organ] for organ in prediction.organs}
-            ),
+        write_dicom_seg(
+            prediction.label,
+            job.source,
+            job.target,
+            prediction.organs,
+            model_id=model.plan.plan_id,
+            parameters={
+                "plan_id": model.plan.plan_id,
+                "folds": ",".join(model.folds),
+                "modality": str(job.modality),
+            },
         )
+    else:
+        from amoseg.io.sitk_io import write_image
+
+        write_image(prediction.label, job.target)
+    stem = job.target.parent / job.case_id
+    labels = {organ: model.labels[organ] for organ in prediction.organs}
+    report = None
+    if extras.statistics or extras.preview:
+        from amoseg.inference.quality import organ_report
+
+        report = organ_report(
+            image, prediction.label, job.modality, labels, reference or model.quality_reference()
+        )
+    if extras.statistics:
+        write_json(stem.with_name(f"{job.case_id}_statistics.json"), report)
     if extras.probabilities and prediction.probabilities is not None:
         write_atomic(
             stem.with_name(f"{job.case_id}_probabilities.npz"),
             lambda temporary: _save_probabilities(temporary, prediction),
         )
     if extras.preview:
+        from amoseg.inference.quality import legend_flags
         from amoseg.plotting.preview import save_preview
 
         save_preview(
@@ -332,6 +418,7 @@ def write_outputs(job: Job, image: Image, prediction: Prediction, model: Model, 
             job.modality,
             stem.with_name(f"{job.case_id}_preview.png"),
             title=job.case_id,
+            flags=legend_flags(report, labels),
         )
 
 
@@ -346,31 +433,6 @@ def _save_probabilities(path: Path, prediction: Prediction) -> None:
             direction=np.array(geometry.direction),
             axis_order=np.array("classes, x, y, z"),
         )
-
-
-def organ_statistics(image: Image, label, labels: dict[int, str]) -> dict:
-    """Per organ: volume (mL) and intensity mean, std and median over its voxels, as TotalSegmentator's."""
-    voxel_ml = image.geometry.voxel_volume_mm3 / 1000.0
-    flat_labels = np.ravel(label.array, order="F")
-    values = np.ravel(image.array, order="F")
-    result = {}
-    for class_id, name in labels.items():
-        inside = values[flat_labels == class_id]
-        if inside.size:
-            result[name] = {
-                "volume_ml": float(inside.size * voxel_ml),
-                "intensity_mean": float(inside.mean(dtype=np.float64)),
-                "intensity_std": float(inside.std(dtype=np.float64)),
-                "intensity_median": float(np.median(inside)),
-            }
-        else:
-            result[name] = {
-                "volume_ml": 0.0,
-                "intensity_mean": None,
-                "intensity_std": None,
-                "intensity_median": None,
-            }
-    return result
 
 
 def _label_description(model: Model, options: PredictOptions) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from amoseg.data.reference import MIN_REFERENCE_CASES, QualityReference
 from amoseg.errors import AmosegError, InputError
 from amoseg.model.organs import output_organs
 from amoseg.planning.plan import Plan
@@ -36,6 +37,19 @@ class Model:
     largest_component: tuple[int, ...] = ()
     mirror_axes: tuple[int, ...] = (0, 1, 2)
     learned: dict[str, tuple[int, ...]] | None = None
+
+    def quality_reference(self, min_cases: int = MIN_REFERENCE_CASES) -> QualityReference:
+        """What this model's predictions are checked against (``amoseg.inference.quality``).
+
+        Per modality: the reference measured on the training label maps, carried by the plan, when it
+        covers at least ``min_cases`` labelled cases; else the AMOS 2022 dataset card's tables (a model
+        trained before plans carried a reference, or on few cases). Each modality's reference says
+        which it is (``ModalityReference.source``).
+        """
+        from amoseg.data.amos_card import amos_card_reference
+        from amoseg.data.reference import with_fallback
+
+        return with_fallback(self.plan.quality_reference, amos_card_reference(), min_cases)
 
     def learned_anywhere(self) -> tuple[int, ...]:
         """Organ ids learned from at least one modality (what any input may hold)."""

@@ -3,7 +3,10 @@
 Vectors are in the canonical orientation's axis order (x toward patient left, y toward posterior,
 z toward superior; see ``amoseg.io.orientation``). The plan id is the preset name and a
 short hash of the plan's content, so any change (a new fingerprint, a hand-edited batch size) gives a
-new id and a new preprocessing cache folder; a stale cache can never be picked up.
+new id and a new preprocessing cache folder; a stale cache can never be picked up. Two fields describe
+rather than decide, and stay out of the id: the training step measured on the planning machine, and
+the quality reference copied from the fingerprint (what the training data looked like, carried to the
+trained model for the quality flags of its predictions).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from amoseg.data.reference import QualityReference
 from amoseg.errors import InputError
 from amoseg.labels import MAX_LABEL, Modality
 from amoseg.planning.spacing import ANISOTROPY_THRESHOLD
@@ -31,6 +35,10 @@ Vector3 = tuple[float, float, float]
 Int3 = tuple[int, int, int]
 #: A JSON list holding no list or object, as json.dumps(indent=2) spreads it over lines.
 _FLAT_LIST = re.compile(r"\[\s*([^\[\]{}]*?)\s*\]", re.S)
+#: A range of the quality reference, ``{"min": .., "max": .., "cases": ..}`` (cases optional).
+_RANGE = re.compile(r'\{\s*("min": [^,{}\[\]]+),\s*("max": [^,{}\[\]]+?)(?:,\s*("cases": \d+))?\s*\}', re.S)
+#: Fields that describe the plan without changing what it decides, left out of the plan id.
+_DESCRIPTIVE = ("measured_step", "quality_reference")
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,9 @@ class Plan:
         orientation: canonical orientation the arrays are stored in.
         num_classes: output channels, background included.
         plan_version: format version of this record.
+        quality_reference: the fingerprint's quality reference (``amoseg.data.reference``): the ranges
+            of organ volume, mean intensity and position in the training data. Not part of the plan
+            id: it changes nothing training or preprocessing do. None when the fingerprint had none.
     """
 
     preset: str
@@ -202,6 +213,7 @@ class Plan:
     orientation: str = "LPS"
     num_classes: int = MAX_LABEL + 1
     plan_version: int = PLAN_VERSION
+    quality_reference: QualityReference | None = None
 
     def __post_init__(self) -> None:
         # Read-only mapping: the plan stays frozen all the way down.
@@ -220,19 +232,22 @@ class Plan:
         return f"{self.preset}_{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
 
     def _content(self, identity: bool = False) -> dict[str, Any]:
-        """The fields as JSON values; for the ``identity`` (what the plan id hashes), without
-        ``measured_step``, so that measuring the same plan twice names the same cache."""
+        """The fields as JSON values; for the ``identity`` (what the plan id hashes), without the
+        descriptive fields, so that measuring the same plan twice, or planning it from a fingerprint
+        with or without a quality reference, names the same cache."""
         content: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "measured_step" and (identity or value is None):
-                continue  # written only when measured, so a plan without one reads in older amoseg
+            if item.name in _DESCRIPTIVE and (identity or value is None):
+                continue  # written only when present, so a plan without them reads in older amoseg
             if item.name == "normalization":
                 value = {modality: asdict(scheme) for modality, scheme in sorted(value.items())}
             elif item.name == "network":
                 value = value.to_dict()
-            elif item.name == "resampling" or (item.name == "measured_step" and value is not None):
+            elif item.name == "resampling" or item.name == "measured_step":
                 value = asdict(value)
+            elif item.name == "quality_reference":
+                value = value.to_dict()
             elif isinstance(value, tuple):
                 value = list(value)
             content[item.name] = value
@@ -279,6 +294,8 @@ class Plan:
         values["resampling"] = ResamplingScheme(**values.get("resampling", {}))
         if values.get("measured_step") is not None:
             values["measured_step"] = MeasuredStep(**values["measured_step"])
+        if values.get("quality_reference") is not None:
+            values["quality_reference"] = QualityReference.from_dict(values["quality_reference"])
         values["target_spacing_mm"] = tuple(float(v) for v in values["target_spacing_mm"])
         for key in ("median_shape", "patch_size"):
             values[key] = tuple(int(v) for v in values[key])
@@ -342,6 +359,10 @@ def _items(text: str) -> list[str]:
 
 
 def readable_json(data: Any) -> str:
-    """Indented JSON with each list of numbers on one line, so vectors and kernel lists stay readable."""
+    """Indented JSON with each list of numbers, and each range of the quality reference, on one line,
+    so vectors, kernel lists and the reference's many ranges stay readable."""
     text = json.dumps(data, indent=2, allow_nan=False)
-    return _FLAT_LIST.sub(lambda match: "[" + ", ".join(_items(match.group(1))) + "]", text) + "\n"
+    text = _FLAT_LIST.sub(lambda match: "[" + ", ".join(_items(match.group(1))) + "]", text)
+    return (
+        _RANGE.sub(lambda match: "{" + ", ".join(part for part in match.groups() if part) + "}", text) + "\n"
+    )

@@ -187,6 +187,8 @@ def make_plan(
         normalization=normalization_schemes(fingerprint),
         device=settings.device,
         **budget,
+        # Carried, not used: the trained model checks its predictions against it (not in the plan id).
+        quality_reference=fingerprint.quality_reference,
     )
 
 
@@ -225,6 +227,10 @@ def size_by_measurement(
         step = _with_gflops(plan, measure(plan))
         resized = make_plan(fingerprint, preset, cpu_step_seconds=cpu_step_seconds, cpu_gflops=step.gflops)
         if (resized.patch_size, resized.network) == (plan.patch_size, plan.network):
+            break
+        if resized.network.num_stages < MIN_TRAINABLE_STAGES:
+            # Too slow a machine (or a busy one) for the budget at any trainable size: the smallest
+            # trainable plan measured so far, over budget, rather than a network that cannot be built.
             break
         plan = resized
     else:

@@ -9,11 +9,13 @@ every figure, so colours read the same in every picture.
 
 - ``case_figure``: one plane of a case, image | reference | prediction | errors (or image |
   prediction without a reference), through an organ's centre or the organs' centre. For reports.
-- ``save_preview``: three planes of one label map, for ``amoseg predict --preview``.
+- ``save_preview``: three planes of one label map, for ``amoseg predict --preview``; optionally with
+  each organ's quality flags (``amoseg.inference.quality``) beside its legend entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,10 @@ ERROR_TITLES: dict[int, str] = {
     FALSE_NEGATIVE: "false negative (missed)",
     WRONG_ORGAN: "wrong organ (both labelled, differently)",
 }
+
+#: Legend text of an organ with quality flags: dark red, readable on white and for colour-blind readers
+#: thanks to the flag text itself.
+FLAGGED_TEXT_COLOUR = "#a50f15"
 
 #: Type sizes in points; at the report's 70 dpi the smallest is still about 10 pixels high.
 _TEXT_PT = 11
@@ -130,13 +136,24 @@ def case_figure(
     return figure
 
 
-def save_preview(image: Image, label: LabelMap, modality: str, path: Path, title: str = "") -> Path:
+def save_preview(
+    image: Image,
+    label: LabelMap,
+    modality: str,
+    path: Path,
+    title: str = "",
+    flags: Mapping[int, Sequence[str]] | None = None,
+) -> Path:
     """Write a PNG of the axial, coronal and sagittal planes through the labelled organs' centre.
 
     The planes are drawn in the display frame (radiological convention, whatever the file's voxel
     order), with orientation letters, slice positions in mm and the legend of all 15 organs.
+
+    Args:
+        flags: organ id -> short texts of its quality flags (``amoseg.inference.quality.legend_flags``),
+            written after the organ's legend entry, in dark red; None or empty: the plain legend.
     """
-    save_png(planes_figure(image, label, modality, title=title), path)
+    save_png(planes_figure(image, label, modality, title=title, flags=flags), path)
     return path
 
 
@@ -147,11 +164,13 @@ def planes_figure(
     *,
     title: str = "",
     centre: tuple[int, int, int] | None = None,
+    flags: Mapping[int, Sequence[str]] | None = None,
 ):
     """The figure of ``save_preview``: three planes of ``label`` overlaid on ``image``.
 
     ``centre`` is a display-frame voxel index (see ``amoseg.plotting.display``); by default the
-    centre of the labelled voxels, or of the grid when none is labelled.
+    centre of the labelled voxels, or of the grid when none is labelled. ``flags`` as for
+    ``save_preview``.
     """
     frame = DisplayFrame.of(image.geometry)
     pixels = frame.to_display(image.array)
@@ -167,7 +186,7 @@ def planes_figure(
         view = plane_view(frame, plane, centre)
         overlay = _organ_overlay(plane_pixels(labels, plane, centre))
         _draw_panel(axis, plane_pixels(pixels, plane, centre), window, overlay, view, plane)
-    _organ_legend(figure)
+    _organ_legend(figure, flags)
     if title:
         figure.suptitle(title, fontsize=_TITLE_PT)
     return figure
@@ -283,14 +302,21 @@ def _error_legend(figure, errors: np.ndarray) -> None:
     )
 
 
-def _organ_legend(figure) -> None:
-    """All 15 organs, always, so that a colour means the same organ in every picture."""
+def _organ_legend(figure, flags: Mapping[int, Sequence[str]] | None = None) -> None:
+    """All 15 organs, always, so that a colour means the same organ in every picture; an organ with
+    quality flags has them after its name, in dark red."""
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=np.array(organ.colour) / 255, label=organ.title) for organ in ORGANS]
-    # Five columns need about 9 inches; a two-panel figure gets four.
+    flags = {organ: texts for organ, texts in (flags or {}).items() if texts}
+    handles = [
+        Patch(color=np.array(organ.colour) / 255, label=legend_label(organ.id, flags.get(organ.id)))
+        for organ in ORGANS
+    ]
+    # Five columns need about 9 inches; a two-panel figure gets four; flag texts make entries wider.
     columns = 5 if figure.get_figwidth() >= 12 else 4
-    figure.legend(
+    if flags:
+        columns -= 2
+    legend = figure.legend(
         handles=handles,
         loc="outside lower center",
         ncol=columns,
@@ -299,3 +325,12 @@ def _organ_legend(figure) -> None:
         handlelength=1.4,
         columnspacing=1.6,
     )
+    for organ, text in zip(ORGANS, legend.get_texts(), strict=True):
+        if organ.id in flags:
+            text.set_color(FLAGGED_TEXT_COLOUR)
+
+
+def legend_label(organ_id: int, flags: Sequence[str] | None = None) -> str:
+    """An organ's legend entry: its title, and its quality flags after it ("Liver: volume high")."""
+    title = ORGAN_BY_ID[organ_id].title
+    return f"{title}: {'; '.join(flags)}" if flags else title

@@ -76,6 +76,7 @@ def preprocess_case(
     split: str = "",
     annotated_labels: tuple[int, ...] = (),
     absent_labels: tuple[int, ...] = (),
+    dataset: str = "",
     max_locations: int = MAX_LOCATIONS_PER_CLASS,
 ) -> PreprocessedCase:
     """Bring one case into plan space (module docstring). Uses torch's current thread setting.
@@ -140,6 +141,7 @@ def preprocess_case(
         annotated_labels=tuple(int(v) for v in annotated_labels),
         absent_labels=tuple(int(v) for v in absent_labels),
         class_voxels=tuple((int(k), int(counts[k])) for k in np.flatnonzero(counts)),
+        dataset=dataset,
     )
     return PreprocessedCase(image_out, label_out, locations, properties)
 

@@ -35,6 +35,8 @@ class CaseProperties:
         annotated_labels: organ ids the label map annotates (others are unknown, not background).
         absent_labels: annotated organs this case does not contain.
         class_voxels: voxels per label id in plan space (only ids present).
+        dataset: the name of the dataset the case came from ("" in caches written before it was
+            recorded): one cache may hold several datasets, and their case ids must not collide.
     """
 
     case_id: str
@@ -53,6 +55,7 @@ class CaseProperties:
     annotated_labels: tuple[int, ...] = ()
     absent_labels: tuple[int, ...] = ()
     class_voxels: tuple[tuple[int, int], ...] = ()
+    dataset: str = ""
 
     @property
     def reoriented_shape(self) -> tuple[int, int, int]:
@@ -83,6 +86,7 @@ class CaseProperties:
             "annotated_labels": list(self.annotated_labels),
             "absent_labels": list(self.absent_labels),
             "class_voxels": {str(label): count for label, count in self.class_voxels},
+            "dataset": self.dataset,
         }
 
     @classmethod
@@ -104,6 +108,7 @@ class CaseProperties:
             annotated_labels=tuple(int(v) for v in data.get("annotated_labels", ())),
             absent_labels=tuple(int(v) for v in data.get("absent_labels", ())),
             class_voxels=tuple((int(k), int(v)) for k, v in data.get("class_voxels", {}).items()),
+            dataset=str(data.get("dataset", "")),
         )
 
 

@@ -2,7 +2,9 @@
 
 Cases already complete for the same plan are skipped (``overwrite`` redoes them). A case that cannot
 be read or processed is reported in one line and the others go on; the run then fails (exit 1) naming
-how many failed, so a rerun picks up only what is missing. Test cases, labelled or not, are left to
+how many failed, so a rerun picks up only what is missing. Several datasets planned together
+(``amoseg plan D1 D2``) are preprocessed one after the other into the same cache; each case records
+its dataset, so a case id that two datasets share is refused rather than silently replaced. Test cases, labelled or not, are left to
 the predictor, which preprocesses them on the fly with ``preprocess_case``: they never enter a
 training cache.
 """
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from amoseg.atomic import write_json
+from amoseg.atomic import read_json, write_json
 from amoseg.data.layout import Case, discover, require_outside
 from amoseg.errors import AmosegError, InputError
 from amoseg.planning.plan import Plan
@@ -70,8 +72,9 @@ def preprocess_dataset(
         the report; failures are in it, the caller decides how to end (``api.preprocess`` raises).
 
     Raises:
-        AmosegError: the dataset has no labelled case, the output lies inside the dataset, or a
-            modality of the dataset has no normalization in the plan.
+        AmosegError: the dataset has no labelled case, the output lies inside the dataset, a modality
+            of the dataset has no normalization in the plan, or a case id is already in the cache from
+            another dataset.
     """
     from amoseg.parallel import bounded_map, default_workers
     from amoseg.progress import track
@@ -98,6 +101,7 @@ def preprocess_dataset(
         plan.normalization_for(modality)
 
     cache = PlanCache.create(output, plan)
+    _refuse_collisions(cache, found.name, cases)
     report = PreprocessReport(cache.folder)
     for outcome in refused:
         print(f"failed {outcome.case_id}: {outcome.message}")
@@ -112,7 +116,12 @@ def preprocess_dataset(
         count = default_workers(workers, len(todo))
         threads = max(1, (os.cpu_count() or 1) // count)
         job = partial(
-            _case_job, plan_json=plan.to_json(), cache=cache, threads=threads, declared=tuple(found.labels)
+            _case_job,
+            plan_json=plan.to_json(),
+            cache=cache,
+            threads=threads,
+            declared=tuple(found.labels),
+            dataset=found.name,
         )
         results = bounded_map(job, todo, count)
         for outcome in track(results, total=len(todo), description="preprocess", enabled=progress):
@@ -120,22 +129,44 @@ def preprocess_dataset(
                 print(f"failed {outcome.case_id}: {outcome.message}")
             report.outcomes.append(outcome)
     report.outcomes.sort(key=lambda outcome: outcome.case_id)
-    write_json(
-        cache.summary_path(),
-        {
-            "plan_id": plan.plan_id,
-            "dataset": str(root),
-            "cases": {
-                o.case_id: {"status": o.status, "seconds": round(o.seconds, 3)} for o in report.outcomes
-            },
-            "failed": {o.case_id: o.message for o in report.with_status("failed")},
-        },
-    )
+    _write_summary(cache, plan, found.name, root, report)
     return report
 
 
+def _refuse_collisions(cache: PlanCache, dataset: str, cases: list[Case]) -> None:
+    """A case id the cache already holds from another dataset: writing it would replace that dataset's
+    case (``overwrite`` included), and training would never know."""
+    for case in cases:
+        if not cache.is_complete(case.case_id):
+            continue
+        source = cache.properties(case.case_id).dataset
+        if source and source != dataset:
+            raise InputError(
+                cache.case_folder(case.case_id),
+                f"case {case.case_id} of {dataset} is already in this cache from dataset {source}; "
+                "case ids must be unique across the datasets of one cache: rename one of them",
+            )
+
+
+def _write_summary(cache: PlanCache, plan: Plan, dataset: str, root: Path, report: PreprocessReport) -> None:
+    """One entry per dataset preprocessed into the cache: a second dataset keeps the first one's."""
+    path = cache.summary_path()
+    try:
+        previous = read_json(path, "preprocessing summary") if path.is_file() else {}
+    except AmosegError:
+        previous = {}  # a damaged summary is only a record: this run's entry replaces it
+    datasets = previous.get("datasets") if isinstance(previous, dict) else None
+    datasets = datasets if isinstance(datasets, dict) else {}
+    datasets[dataset] = {
+        "folder": str(root),
+        "cases": {o.case_id: {"status": o.status, "seconds": round(o.seconds, 3)} for o in report.outcomes},
+        "failed": {o.case_id: o.message for o in report.with_status("failed")},
+    }
+    write_json(path, {"plan_id": plan.plan_id, "datasets": datasets})
+
+
 def _case_job(
-    case: Case, plan_json: str, cache: PlanCache, threads: int, declared: tuple[int, ...]
+    case: Case, plan_json: str, cache: PlanCache, threads: int, declared: tuple[int, ...], dataset: str
 ) -> CaseOutcome:
     import torch
 
@@ -161,6 +192,7 @@ def _case_job(
             split=case.split,
             annotated_labels=case.annotated_labels,
             absent_labels=case.absent_labels,
+            dataset=dataset,
         )
         del image, label
         cache.write(result)

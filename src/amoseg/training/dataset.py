@@ -33,6 +33,7 @@ class CacheCase:
         present: annotated ids with at least one voxel in this case (foreground oversampling draws
             among these).
         pad_value: the normalized intensity of the clip floor (air), used where a patch leaves the image.
+        dataset: the dataset the case came from ("" in caches that did not record it).
     """
 
     case_id: str
@@ -42,6 +43,12 @@ class CacheCase:
     annotated: tuple[int, ...]
     present: tuple[int, ...]
     pad_value: float
+    dataset: str = ""
+
+    @property
+    def stratum(self) -> str:
+        """What the cross-validation splits balance over the folds: the dataset and the modality."""
+        return f"{self.dataset}/{self.modality}"
 
     def annotated_mask(self, num_classes: int = MAX_LABEL + 1) -> np.ndarray:
         """Bool (num_classes,): background and the annotated organs."""
@@ -82,6 +89,7 @@ def index_cases(cache: PlanCache, plan: Plan) -> list[CacheCase]:
                 annotated=annotated,
                 present=tuple(label for label in annotated if voxels.get(label, 0) > 0),
                 pad_value=properties.pad_value,
+                dataset=properties.dataset,
             )
         )
     if not cases:

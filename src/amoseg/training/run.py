@@ -2,7 +2,7 @@
 
 Run folder::
 
-    RUNS/splits.json                five folds stratified by modality, made once and reused
+    RUNS/splits.json                five folds stratified by dataset and modality, made once and reused
     RUNS/fold_<k>/config.json       the TrainConfig
                   plans.json        the plan (the predictor preprocesses with it)
                   dataset.json      label map: names and ids, annotated organs, modalities
@@ -249,8 +249,9 @@ def train(
 
 def _split(runs: Path, cases: list[CacheCase], config: TrainConfig, write: bool):
     """The fold's (training, validation) cases from ``runs/splits.json`` (made there when missing)."""
-    modality_by_case = {case.case_id: case.modality for case in cases}
-    splits = load_or_make_splits(runs, modality_by_case, config.seed, write=write)
+    splits = load_or_make_splits(
+        runs, {case.case_id: case.stratum for case in cases}, config.seed, write=write
+    )
     train_ids, val_ids = fold_cases(splits, config.fold, config.all_fold_val_cases)
     by_id = {case.case_id: case for case in cases}
     return [by_id[case] for case in train_ids], [by_id[case] for case in val_ids]

@@ -1,8 +1,9 @@
-"""Five-fold cross-validation splits, stratified by modality, saved as ``RUNS/splits.json``.
+"""Five-fold cross-validation splits, stratified by dataset and modality, saved as ``RUNS/splits.json``.
 
-Each modality's cases are shuffled with the seed and dealt round-robin over the folds; the dealing of
-the next modality starts where the previous one stopped, so fold sizes differ by at most one and each
-fold's validation set holds CT and MR in the dataset's proportion as closely as the counts allow. The
+Each stratum's cases (one dataset's CT, say) are shuffled with the seed and dealt round-robin over the
+folds; the dealing of the next stratum starts where the previous one stopped, so fold sizes differ by
+at most one and each fold's validation set holds every dataset and modality in the cache's
+proportions as closely as the counts allow. The
 file is written once and reused, so every fold of a run (and a rerun) sees the same partition. Format,
 as nnU-Net's ``splits_final.json``: a list of five ``{"train": [...], "val": [...]}``.
 """
@@ -21,11 +22,11 @@ NUM_FOLDS = 5
 SPLITS_FILE = "splits.json"
 
 
-def make_splits(modality_by_case: Mapping[str, str], seed: int = 0, folds: int = NUM_FOLDS) -> list[dict]:
+def make_splits(stratum_by_case: Mapping[str, str], seed: int = 0, folds: int = NUM_FOLDS) -> list[dict]:
     """Stratified folds.
 
     Args:
-        modality_by_case: case id -> "CT" or "MR".
+        stratum_by_case: case id -> its stratum, e.g. "CT" or "MR", or a dataset and a modality.
         seed: the same seed and cases give the same folds, whatever the order of the mapping.
         folds: number of folds.
 
@@ -35,8 +36,8 @@ def make_splits(modality_by_case: Mapping[str, str], seed: int = 0, folds: int =
     rng = np.random.default_rng(seed)
     assignment: dict[str, int] = {}
     position = 0
-    for modality in sorted(set(modality_by_case.values())):
-        cases = sorted(case for case, value in modality_by_case.items() if value == modality)
+    for stratum in sorted(set(stratum_by_case.values())):
+        cases = sorted(case for case, value in stratum_by_case.items() if value == stratum)
         for case in (cases[index] for index in rng.permutation(len(cases))):
             assignment[case] = position % folds
             position += 1
@@ -50,7 +51,7 @@ def make_splits(modality_by_case: Mapping[str, str], seed: int = 0, folds: int =
 
 
 def load_or_make_splits(
-    runs: Path, modality_by_case: Mapping[str, str], seed: int, write: bool = True
+    runs: Path, stratum_by_case: Mapping[str, str], seed: int, write: bool = True
 ) -> list[dict]:
     """The run folder's splits: read ``runs/splits.json`` when present, else make and write them.
 
@@ -59,22 +60,9 @@ def load_or_make_splits(
     """
     path = runs / SPLITS_FILE
     if path.is_file():
-        try:
-            splits = json.loads(path.read_text(encoding="utf-8"))
-            valid = isinstance(splits, list) and all(
-                isinstance(item, dict)
-                and isinstance(item.get("train"), list)
-                and isinstance(item.get("val"), list)
-                for item in splits
-            )
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-            raise InputError(path, f"unreadable splits ({error}); delete it to make new ones") from None
-        if not valid:
-            raise InputError(
-                path, 'not a list of {"train": [...], "val": [...]} folds; delete it to make new ones'
-            )
+        splits = read_splits(runs)
         named = {case for item in splits for key in ("train", "val") for case in item[key]}
-        unknown = sorted(named - set(modality_by_case))
+        unknown = sorted(named - set(stratum_by_case))
         if unknown:
             raise InputError(
                 path,
@@ -82,11 +70,33 @@ def load_or_make_splits(
                 "use another -o or delete the file",
             )
         return splits
-    splits = make_splits(modality_by_case, seed)
+    splits = make_splits(stratum_by_case, seed)
     if write:
         from amoseg.atomic import write_json
 
         write_json(path, splits)
+    return splits
+
+
+def read_splits(runs: Path) -> list[dict]:
+    """A run folder's ``splits.json``, as training wrote it.
+
+    Raises:
+        InputError: missing, unreadable, or not a list of ``{"train": [...], "val": [...]}`` folds.
+    """
+    path = runs / SPLITS_FILE
+    try:
+        splits = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise InputError(path, f"unreadable splits ({error}); delete it to make new ones") from None
+    valid = isinstance(splits, list) and all(
+        isinstance(item, dict) and isinstance(item.get("train"), list) and isinstance(item.get("val"), list)
+        for item in splits
+    )
+    if not valid:
+        raise InputError(
+            path, 'not a list of {"train": [...], "val": [...]} folds; delete it to make new ones'
+        )
     return splits
 
 
