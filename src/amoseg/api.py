@@ -392,10 +392,11 @@ def predict(
 
     Raises:
         AmosegError: "dicom-seg" without highdicom installed, or for an input that is not a DICOM
-            series folder (an ``InputError`` naming it); and as ``inference.run.plan_jobs``.
+            series folder (an ``InputError`` naming it); and as ``inference.jobs.plan_jobs``.
     """
     from amoseg.errors import AmosegError
-    from amoseg.inference.run import Extras, plan_jobs, predict_jobs
+    from amoseg.inference.jobs import plan_jobs
+    from amoseg.inference.run import Extras, predict_jobs
     from amoseg.io.sitk_io import has_image_suffix
 
     if not isinstance(input, str | Path):

@@ -1,4 +1,5 @@
-"""The Fingerprint: typed round trip, version refusal, orientation from the stats stage, and merging."""
+"""The Fingerprint: typed round trip, version refusal, orientation from the stats stage, and the quality
+reference it carries."""
 
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ from amoseg.data.fingerprint import (
     FingerprintCase,
     IntensityStatistics,
     fingerprint_path,
-    merge_fingerprints,
 )
 from amoseg.data.phantom import generate_case
-from amoseg.errors import AmosegError, InputError
+from amoseg.errors import InputError
 from amoseg.io import write_image
 from amoseg.io.orientation import canonical_reorientation
 from amoseg.planning import make_plan, plan_dataset
@@ -46,11 +46,6 @@ def ct():
     return _fingerprint(
         "btcv-ct", "CT", ["btcv_0001", "btcv_0002"], (1.3, 1.3, 3.0), (257, 257, 140), CT_INTENSITY
     )
-
-
-@pytest.fixture
-def mr():
-    return _fingerprint("chaos-mr", "MR", ["chaos_0005"], (1.25, 1.25, 7.7), (256, 256, 36), MR_INTENSITY)
 
 
 def test_json_round_trip_is_exact(ct, tmp_path):
@@ -131,41 +126,7 @@ def test_plan_never_uses_an_older_fingerprint(box_dataset, tmp_path, capsys):
     assert (tmp_path / "plans.json").is_file()
 
 
-def test_merge_keeps_every_case_and_each_modalitys_intensity(ct, mr):
-    merged = merge_fingerprints([ct, mr])
-    assert merged.dataset == "btcv-ct+chaos-mr"
-    assert [case.case_id for case in merged.cases] == ["btcv_0001", "btcv_0002", "chaos_0005"]
-    assert merged.cases[2] == mr.cases[0]
-    assert dict(merged.foreground_intensity) == {"CT": CT_INTENSITY, "MR": MR_INTENSITY}
-    assert merge_fingerprints([ct, mr], name="joint").dataset == "joint"
-
-
-def test_merged_fingerprint_plans_ct_from_the_ct_set_and_mr_per_image(ct, mr):
-    plan = make_plan(merge_fingerprints([ct, mr]), "cpu")
-    assert plan.dataset == "btcv-ct+chaos-mr"
-    assert plan.normalization["CT"].clip_low == CT_INTENSITY.p0_5
-    assert plan.normalization["CT"].mean == CT_INTENSITY.mean
-    assert plan.normalization["MR"].method == "per_image_body"
-
-
-def test_merge_refuses_a_case_in_two_fingerprints(ct):
-    other = _fingerprint("copy", "MR", ["btcv_0002"], (1.0, 1.0, 1.0), (10, 10, 10), MR_INTENSITY)
-    with pytest.raises(AmosegError, match="btcv_0002 is in both btcv-ct and copy"):
-        merge_fingerprints([ct, other])
-
-
-def test_merge_refuses_one_modalitys_statistics_from_two_sets(ct):
-    other = _fingerprint("more-ct", "CT", ["ct_0001"], (1.0, 1.0, 1.0), (10, 10, 10), CT_INTENSITY)
-    with pytest.raises(AmosegError, match="CT foreground intensities come from both btcv-ct and more-ct"):
-        merge_fingerprints([ct, other])
-
-
-def test_merge_refuses_nothing():
-    with pytest.raises(AmosegError, match="no fingerprint"):
-        merge_fingerprints([])
-
-
-# The quality reference: measured by `amoseg stats`, optional in the file, merged with the cases.
+# The quality reference: measured by `amoseg stats`, optional in the file.
 
 
 def _hand_measures(image, label) -> dict[int, tuple[float, float, float, bool]]:
@@ -264,40 +225,6 @@ def test_a_quality_reference_with_unknown_content_is_refused_in_one_line(ct, tmp
     with pytest.raises(InputError, match="unknown range keys") as caught:
         Fingerprint.load(tmp_path)
     assert "\n" not in str(caught.value)
-
-
-def test_merge_combines_each_modalitys_reference_over_all_its_cases(ct, mr):
-    from amoseg.data.reference import ObservedRange
-
-    more_ct = _fingerprint("more-ct", "CT", ["ct_0001"], (1.0, 1.0, 1.0), (10, 10, 10), CT_INTENSITY)
-    more_ct = dataclasses.replace(
-        more_ct, foreground_intensity={}, quality_reference=_reference("CT", 1, 2100.0)
-    )
-    merged = merge_fingerprints(
-        [
-            dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0)),
-            dataclasses.replace(mr, quality_reference=_reference("MR", 1, 1300.0)),
-            more_ct,
-        ]
-    )
-    reference = merged.quality_reference
-    assert reference.for_modality("CT").cases == 3
-    assert reference.for_modality("CT").organs[6].volume_ml == ObservedRange(1500.0, 2100.0, 3)
-    assert reference.for_modality("MR").organs[6].volume_ml == ObservedRange(1300.0, 1300.0, 1)
-
-
-def test_merge_leaves_out_a_modality_whose_cases_are_partly_unmeasured(ct, mr):
-    # The MR set's fingerprint predates the reference: an MR range over no MR case would be a lie,
-    # and a CT one is still whole.
-    merged = merge_fingerprints([dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0)), mr])
-    assert list(merged.quality_reference.modalities) == ["CT"]
-    assert merge_fingerprints([ct, mr]).quality_reference is None
-    old_ct = _fingerprint("old-ct", "CT", ["ct_0009"], (1.0, 1.0, 1.0), (10, 10, 10), CT_INTENSITY)
-    old_ct = dataclasses.replace(old_ct, foreground_intensity={})
-    partial = merge_fingerprints(
-        [dataclasses.replace(ct, quality_reference=_reference("CT", 2, 1500.0)), old_ct]
-    )
-    assert partial.quality_reference is None
 
 
 def _reference(modality: str, cases: int, liver_ml: float):

@@ -192,7 +192,10 @@ def test_datasets_planned_together_need_distinct_folders_names_and_case_ids(tmp_
     with pytest.raises(InputError, match="dataset folder given twice"):
         discover_together([first, tmp_path / "." / "boxes"])
     same_name = renamed_copy(first, tmp_path / "same", "boxes", id_offset=100)
-    with pytest.raises(InputError, match=r"is named 'boxes', as .*boxes is; datasets planned together need"):
+    with pytest.raises(
+        InputError,
+        match=r"is named 'boxes', as .*boxes is \(dataset.json's \"name\", else the folder's\); datasets planned",
+    ):
         discover_together([first, same_name])
     clash = renamed_copy(first, tmp_path / "clash", "clash")
     with pytest.raises(InputError, match=r"case amos_0001 is also in .*boxes \(4 shared case ids\)"):

@@ -1,5 +1,5 @@
-"""The quality reference: ranges built from per-case measures worked by hand, exact merging, JSON round
-trips that refuse what they do not know, the fallback per modality, and the AMOS card's numbers."""
+"""The quality reference: ranges built from per-case measures worked by hand, JSON round trips that
+refuse what they do not know, the fallback to the AMOS card per organ and range, and the card's numbers."""
 
 from __future__ import annotations
 
@@ -19,12 +19,11 @@ from amoseg.data.reference import (
     OrganMeasure,
     OrganReference,
     QualityReference,
-    merge_references,
     reference_from_cases,
     with_fallback,
 )
 
-LIVER, SPLEEN, AORTA = 6, 1, 8
+LIVER, SPLEEN, AORTA, BLADDER = 6, 1, 8, 14
 
 
 def _measure(volume_ml, mean, centre_mm, touches_edge=False) -> OrganMeasure:
@@ -66,29 +65,15 @@ def test_no_labelled_case_gives_no_reference():
     assert reference_from_cases([]) is None
 
 
-def test_merging_two_datasets_references_equals_the_reference_of_all_their_cases():
-    first, second = CT_CASES[:2], CT_CASES[2:]
-    merged = merge_references([_reference(first, MR_CASES), _reference(second, [])])
-    assert merged == _reference(CT_CASES, MR_CASES)
-    assert merged.for_modality("CT").cases == 3
-    assert merge_references([]) is None
-
-
-def test_a_range_merges_to_the_extremes_and_adds_cases_unless_one_side_does_not_count():
-    assert ObservedRange(1, 5, 2).merged(ObservedRange(-1, 3, 4)) == ObservedRange(-1, 5, 6)
-    assert ObservedRange(1, 5, 2).merged(ObservedRange(0, 1)) == ObservedRange(0, 5, None)
-    assert ObservedRange.of([]) is None and ObservedRange.of([3.0, -1.0]) == ObservedRange(-1.0, 3.0, 2)
+def test_a_range_of_values_is_their_extremes_and_count_from_training():
+    assert ObservedRange.of([]) is None
+    assert ObservedRange.of([3.0, -1.0]) == ObservedRange(-1.0, 3.0, 2, "training")
 
 
 @pytest.mark.parametrize("bounds", [(2.0, 1.0), (float("nan"), 1.0), (0.0, float("inf"))])
 def test_a_range_needs_finite_ordered_bounds(bounds):
     with pytest.raises(ValueError, match="finite min <= max"):
         ObservedRange(*bounds)
-
-
-def test_training_and_card_sources_do_not_merge():
-    with pytest.raises(ValueError, match="cannot merge"):
-        _reference().for_modality("CT").merged(amos_card_reference().for_modality("CT"))
 
 
 def test_json_round_trip_is_exact_and_names_organs():
@@ -98,9 +83,21 @@ def test_json_round_trip_is_exact_and_names_organs():
         "liver": {"min": 10.0, "max": 15.0, "cases": 2}
     }
     assert data["CT"]["organs"]["aorta"]["volume_ml"] is None
+    # A training range is stored without its source, as before ranges had one: older readers refuse
+    # unknown keys. A card's range names its source, and a filled-in reference its fallback.
+    assert data["CT"]["organs"]["liver"]["volume_ml"] == {"min": 1300.0, "max": 1500.0, "cases": 2}
+    assert "fallback" not in data["CT"]
     assert QualityReference.from_dict(data) == reference
     card = amos_card_reference()
-    assert QualityReference.from_dict(json.loads(json.dumps(card.to_dict()))) == card
+    assert card.to_dict()["CT"]["organs"]["liver"]["intensity_mean"] == {
+        "min": -21.97,
+        "max": 86.0,
+        "source": "amos_card",
+    }
+    chosen = with_fallback(reference, card, min_cases=2)
+    assert chosen.to_dict()["CT"]["fallback"] == "amos_card"
+    for item in (card, chosen):
+        assert QualityReference.from_dict(json.loads(json.dumps(item.to_dict()))) == item
 
 
 @pytest.mark.parametrize(
@@ -114,6 +111,13 @@ def test_json_round_trip_is_exact_and_names_organs():
             "unknown organ 'kidney'",
         ),
         (lambda data: data["CT"].update(source="atlas"), "source 'atlas'"),
+        (lambda data: data["CT"]["organs"]["liver"]["volume_ml"].update(source="atlas"), "source 'atlas'"),
+        (lambda data: data["CT"].update(fallback="training"), "fallback 'training'"),
+        # A card range in a training reference that names no fallback: its origin would be a guess.
+        (
+            lambda data: data["CT"]["organs"]["liver"]["volume_ml"].update(source="amos_card"),
+            r"liver: ranges from \['amos_card', 'training'\]",
+        ),
         (lambda data: data.update(PET=data["CT"]), "PET"),
     ],
 )
@@ -124,25 +128,63 @@ def test_unknown_content_is_refused(edit, message):
         QualityReference.from_dict(data)
 
 
-def test_the_fallback_replaces_each_modality_measured_on_too_few_cases():
+def test_the_fallback_replaces_each_range_measured_on_too_few_cases_by_the_cards_for_that_organ():
     card = amos_card_reference()
-    trained = _reference()  # 3 CT cases, 1 MR case
-    chosen = with_fallback(trained, card, min_cases=2)
-    assert chosen.for_modality("CT") == trained.for_modality("CT")
-    assert chosen.for_modality("MR") == card.for_modality("MR")
-    assert with_fallback(trained, card, min_cases=4) == card
+    trained = _reference()  # CT: liver volume 2 cases, intensity 3; spleen 3 and 3; aorta intensity 2
+    chosen = with_fallback(trained, card, min_cases=3)
+    ct = chosen.for_modality("CT")
+    assert (ct.source, ct.cases, ct.fallback) == ("training", 3, "amos_card")
+    liver, spleen = ct.organs[LIVER], ct.organs[SPLEEN]
+    # Liver: seen whole in 2 cases, too few: the card's volume (653 .. 5840 cm3 over 200 instances);
+    # its mean intensity, over 3 cases, stays the training one.
+    assert liver.volume_ml == ObservedRange(653, 5840, 200, "amos_card")
+    assert liver.intensity_mean == ObservedRange(52.0, 60.0, 3, "training")
+    # Positions come from training only, whatever their number of cases.
+    assert dict(liver.centre_above_mm) == {SPLEEN: ObservedRange(-15.0, -10.0, 2)}
+    # Spleen: the card's volume row is not used, so the training range stays, to be reported as
+    # measured in 3 cases; its intensity over 3 cases is used.
+    assert spleen.volume_ml == ObservedRange(150.0, 260.0, 3) and spleen.intensity_mean.source == "training"
+    # Aorta: never whole in training, so the card's volume (26 .. 373 cm3 over 200); its intensity,
+    # over 2 cases, the card's too (0.5% = -31, 99.5% = 80.45 HU).
+    assert ct.organs[AORTA].volume_ml == ObservedRange(26, 373, 200, "amos_card")
+    assert ct.organs[AORTA].intensity_mean == ObservedRange(-31, 80.45, None, "amos_card")
+    # An organ the training data never saw takes the card's ranges: Bladder 14 .. 1255 cm3 over 195.
+    assert ct.organs[BLADDER] == card.for_modality("CT").organs[BLADDER]
+    assert ct.organs[BLADDER].volume_ml == ObservedRange(14, 1255, 195, "amos_card")
+    assert set(ct.organs) == set(range(1, 16))
+    # MR, 1 case: the card has no MR volumes, so the 1-case training volumes stay; intensities -> card.
+    mr = chosen.for_modality("MR")
+    assert mr.organs[LIVER].volume_ml == ObservedRange(1400.0, 1400.0, 1)
+    assert mr.organs[LIVER].intensity_mean == ObservedRange(86.0, 277.0, None, "amos_card")
+
+
+def test_ranges_measured_on_enough_cases_are_kept_and_without_training_the_card_stands_alone():
+    card = amos_card_reference()
+    trained = _reference()
+    chosen = with_fallback(trained, card, min_cases=1)
+    for modality in ("CT", "MR"):
+        for organ, reference in trained.for_modality(modality).organs.items():
+            kept = chosen.for_modality(modality).organs[organ]
+            assert kept.centre_above_mm == reference.centre_above_mm
+            for kind in ("volume_ml", "intensity_mean"):
+                if getattr(reference, kind) is not None:  # the aorta's volume: from the card
+                    assert getattr(kept, kind) == getattr(reference, kind)
     assert with_fallback(None, card, min_cases=1) == card
+    ct_only = QualityReference({"CT": trained.for_modality("CT")})
+    assert with_fallback(ct_only, card, min_cases=1).for_modality("MR") == card.for_modality("MR")
 
 
 def test_the_card_reference_holds_the_cards_numbers():
     card = amos_card_reference()
     ct, mr = card.for_modality("CT"), card.for_modality("MR")
     assert (ct.source, ct.cases, mr.source) == ("amos_card", None, "amos_card")
-    # Label Information Statistics, Liver: 653 .. 5840 cm3 over 200 instances, for CT and MR alike.
-    assert ct.organs[LIVER].volume_ml == mr.organs[LIVER].volume_ml == ObservedRange(653, 5840, 200)
+    # Label Information Statistics, Liver: 653 .. 5840 cm3 over 200 instances: the 200 CT training
+    # cases, apparently; not used for MR.
+    assert ct.organs[LIVER].volume_ml == ObservedRange(653, 5840, 200, "amos_card")
+    assert all(organ.volume_ml is None for organ in mr.organs.values())
     # CT intensity, Liver: 0.5% = -21.97, 99.5% = 86 HU; MR, Liver: 86 .. 277.
-    assert ct.organs[LIVER].intensity_mean == ObservedRange(-21.97, 86.0)
-    assert mr.organs[LIVER].intensity_mean == ObservedRange(86.0, 277.0)
+    assert ct.organs[LIVER].intensity_mean == ObservedRange(-21.97, 86.0, None, "amos_card")
+    assert mr.organs[LIVER].intensity_mean == ObservedRange(86.0, 277.0, None, "amos_card")
     assert mr.organs[14].intensity_mean is None and mr.organs[15].intensity_mean is None  # nan in the card
     assert all(not organ.centre_above_mm for organ in [*ct.organs.values(), *mr.organs.values()])
     assert set(ct.organs) == set(mr.organs) == set(range(1, 16))
@@ -165,8 +207,10 @@ def test_a_reference_is_frozen_all_the_way_down():
         reference.for_modality("CT").organs[SPLEEN].centre_above_mm[3] = None  # type: ignore[index]
 
 
-def test_modality_reference_describes_its_source():
-    assert _reference().for_modality("CT").describe("CT") == "the model's training data (3 labelled CT cases)"
+def test_modality_reference_describes_its_sources():
+    ct = with_fallback(_reference(), amos_card_reference(), min_cases=3).for_modality("CT")
+    assert ct.describe("CT") == "the model's training data (3 labelled CT cases)"
+    assert ct.describe("CT", "amos_card") == "the AMOS 2022 dataset card"
     card = ModalityReference("amos_card", None, {})
     assert card.describe("MR") == "the AMOS 2022 dataset card"
 

@@ -15,7 +15,7 @@ import pytest
 from amoseg import api
 from amoseg.cli import main
 from amoseg.errors import InputError
-from amoseg.inference.run import plan_jobs
+from amoseg.inference.jobs import plan_jobs
 from amoseg.io import read_label, write_image
 from amoseg.io.image import Image, make_geometry
 from amoseg.labels import ORGAN_BY_ID

@@ -1,5 +1,6 @@
 """Quality flags on phantoms: a swollen or shrunk liver, a missing organ inside and outside the scan,
-a liver cut in two, shifted intensities; every value checked against voxels counted here."""
+a liver cut in two, shifted intensities, organs the training data lacks checked against the AMOS card;
+every value checked against voxels counted here or numbers copied from the card."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from scipy import ndimage
 from amoseg.data.amos_card import amos_card_reference
 from amoseg.data.fingerprint import build_fingerprint
 from amoseg.data.phantom import generate_case
-from amoseg.data.reference import MIN_REFERENCE_CASES, QualityReference
+from amoseg.data.reference import (
+    MIN_REFERENCE_CASES,
+    ModalityReference,
+    ObservedRange,
+    OrganReference,
+    QualityReference,
+    with_fallback,
+)
 from amoseg.data.statistics import StatisticsAccumulator, case_statistics
 from amoseg.inference.quality import LARGE_PIECE_FRACTION, legend_flags, organ_report
 from amoseg.io.image import Image, LabelMap, make_geometry
@@ -19,6 +27,8 @@ from amoseg.labels import ORGAN_IDS, ORGANS
 SHAPE = (64, 64, 40)  # spacing chosen by the phantom so the grid covers the body: about 6 x 6 x 7 mm
 TRAINING = range(1, MIN_REFERENCE_CASES + 1)
 SPLEEN, GALLBLADDER, LIVER, PANCREAS, BLADDER, PROSTATE = 1, 4, 6, 10, 14, 15
+#: BTCV's organs: it never annotates the duodenum, the bladder and the prostate/uterus.
+BTCV_ORGANS = tuple(range(1, 13))
 LABELS = {organ.id: organ.name for organ in ORGANS}
 
 
@@ -52,6 +62,21 @@ def training():
 
 
 @pytest.fixture(scope="module")
+def btcv_like_training():
+    """The reference of the same 20 CT phantoms labelled like BTCV: organs 1 to 12 only."""
+    accumulator = StatisticsAccumulator()
+    for number in TRAINING:
+        image, label = generate_case(number, "CT", seed=0, shape=SHAPE)
+        array = np.where(np.isin(label.array, BTCV_ORGANS), label.array, 0)
+        accumulator.add(
+            case_statistics(
+                f"btcv_{number:04d}", "CT", "train", image, _with_labels(label, array), BTCV_ORGANS
+            )
+        )
+    return build_fingerprint(accumulator, "btcv-like").quality_reference
+
+
+@pytest.fixture(scope="module")
 def case():
     """A CT phantom the reference never saw (axial)."""
     return generate_case(TRAINING[-1] + 1, "CT", seed=0, shape=SHAPE)
@@ -68,6 +93,17 @@ def _codes(report: dict, name: str) -> list[str]:
 def _only_flag(report: dict, name: str, code: str) -> dict:
     (flag,) = [flag for flag in report[name]["flags"] if flag["code"] == code]
     return flag
+
+
+def _shrunk(label: LabelMap, organ: int, below_ml: float) -> tuple[np.ndarray, float]:
+    """The label map with only the organ's voxels nearest its centre kept, fewer than ``below_ml``;
+    and the kept volume in mL."""
+    array = label.array.copy()
+    where = np.argwhere(array == organ)
+    order = np.argsort(((where - where.mean(axis=0)) ** 2).sum(axis=1))
+    kept = int(below_ml / _voxel_ml(label)) - 1
+    array[tuple(where[order[kept:]].T)] = 0
+    return array, kept * _voxel_ml(label)
 
 
 def _cropped_above(image: Image, label: LabelMap, first_slice: int) -> tuple[Image, LabelMap]:
@@ -263,13 +299,13 @@ def test_against_the_card_a_missing_organ_and_the_spleens_volume_go_unchecked(ca
     }
     assert (
         report["spleen"]["not_checked"]["volume"]
-        == "the AMOS 2022 dataset card holds no volume of a whole spleen"
+        == "the AMOS 2022 dataset card holds no CT volume of a whole spleen"
     )
     assert report["liver"]["reference"] == {
         "source": "amos_card",
         "description": "the AMOS 2022 dataset card",
-        "volume_ml": {"min": 653.0, "max": 5840.0, "cases": 200},
-        "intensity_mean": {"min": -21.97, "max": 86.0},
+        "volume_ml": {"min": 653.0, "max": 5840.0, "cases": 200, "source": "amos_card"},
+        "intensity_mean": {"min": -21.97, "max": 86.0, "source": "amos_card"},
     }
 
 
@@ -282,6 +318,107 @@ def test_an_mr_intensity_flag_says_how_far_to_trust_it_and_the_cards_unlabelled_
     assert flag["value"] == pytest.approx(2000.0) and flag["unit"] == "MR units"
     assert "MR intensities depend on the scanner, sequence and scaling" in flag["message"]
     assert "intensity" in report["bladder"]["not_checked"]  # the card prints nan for MR bladders
+    # The card's volumes are those of its CT cases: an MR liver's volume is not compared with them.
+    assert not _touches_edge(label.array == LIVER)
+    assert (
+        report["liver"]["not_checked"]["volume"]
+        == "the AMOS 2022 dataset card holds no MR volume of a whole liver"
+    )
+    assert report["liver"]["reference"]["volume_ml"] is None
+
+
+def test_an_mr_organ_neither_the_training_data_nor_the_card_holds_says_both_were_consulted():
+    image, label = generate_case(501, "MR", seed=0, shape=SHAPE)
+    # An MR training set that measured the liver only: the bladder has no MR range in it, and the
+    # card none either (no MR volumes, nan MR intensities).
+    liver = OrganReference(intensity_mean=ObservedRange(100.0, 300.0, MIN_REFERENCE_CASES))
+    trained = QualityReference({"MR": ModalityReference("training", MIN_REFERENCE_CASES, {LIVER: liver})})
+    reference = with_fallback(trained, amos_card_reference(), MIN_REFERENCE_CASES)
+    assert not _touches_edge(label.array == BLADDER)
+    bladder = organ_report(image, label, "MR", LABELS, reference)["bladder"]
+    neither = "neither the model's training data nor the AMOS 2022 dataset card holds any MR"
+    assert bladder["not_checked"] == {
+        "volume": f"{neither} volume of a whole bladder",
+        "intensity": f"{neither} mean intensity of the bladder",
+    }
+    assert bladder["reference"] == {
+        "source": None,
+        "description": f"{neither.removesuffix(' MR')} range for it",
+        "volume_ml": None,
+        "intensity_mean": None,
+    }
+
+
+def test_an_organ_the_training_data_never_annotates_is_checked_against_the_card(
+    btcv_like_training, training, case
+):
+    image, label = case
+    assert set(btcv_like_training.for_modality("CT").organs) == set(BTCV_ORGANS)
+    reference = with_fallback(btcv_like_training, amos_card_reference(), MIN_REFERENCE_CASES)
+    array, kept_ml = _shrunk(label, BLADDER, below_ml=14.0)  # the card's smallest bladder: 14 cm3
+    assert not _touches_edge(array == BLADDER)
+    report = organ_report(image, _with_labels(label, array), "CT", LABELS, reference)
+    flag = _only_flag(report, "bladder", "volume_low")
+    # Label Information Statistics, Bladder: 14 .. 1255 cm3 over 195 instances.
+    assert flag["value"] == pytest.approx(kept_ml) and flag["range"] == [14.0, 1255.0]
+    assert flag["cases"] == 195 and "the range of the AMOS 2022 dataset card" in flag["message"]
+    assert report["bladder"]["reference"] == {
+        "source": "amos_card",
+        "description": "the AMOS 2022 dataset card",
+        "volume_ml": {"min": 14.0, "max": 1255.0, "cases": 195, "source": "amos_card"},
+        # CT Intensity Information Statistics, Bladder: 0.5 % = -33.02, 99.5 % = 44.99 HU.
+        "intensity_mean": {"min": -33.02, "max": 44.99, "source": "amos_card"},
+    }
+    # The organs BTCV annotates keep the training ranges: the livers seen whole, counted here.
+    assert report["liver"]["reference"]["source"] == "training"
+    assert report["liver"]["reference"]["volume_ml"]["cases"] == len(training[1]) >= MIN_REFERENCE_CASES
+    # Without the card the bladder goes unchecked; its position is never taken from the card.
+    alone = organ_report(image, _with_labels(label, array), "CT", LABELS, btcv_like_training)
+    assert alone["bladder"]["flags"] == []
+    assert (
+        alone["bladder"]["not_checked"]["volume"]
+        == "the model's training data holds no CT volume of a whole bladder"
+    )
+    absent = organ_report(
+        image, _with_labels(label, np.where(array == BLADDER, 0, array)), "CT", LABELS, reference
+    )
+    assert absent["bladder"]["not_checked"] == {
+        "missing": "the model's training data holds no position for the bladder"
+    }
+
+
+def test_a_range_measured_in_too_few_training_cases_comes_from_the_card(training, case):
+    image, label = case
+    # The prostate/uterus touches the edge of 2 of the 20 training scans: its volume is measured whole
+    # in 18 cases, too few, while its mean intensity counts all 20.
+    whole = sum(
+        not _touches_edge(generate_case(number, "CT", seed=0, shape=SHAPE)[1].array == PROSTATE)
+        for number in TRAINING
+    )
+    assert whole < MIN_REFERENCE_CASES <= len(TRAINING)
+    reference = with_fallback(training[0], amos_card_reference(), MIN_REFERENCE_CASES)
+    array, kept_ml = _shrunk(label, PROSTATE, below_ml=7.0)  # the card's smallest: 7 cm3
+    report = organ_report(image, _with_labels(label, array), "CT", LABELS, reference)
+    flag = _only_flag(report, "prostate_uterus", "volume_low")
+    # Label Information Statistics, Prostate/uterus: 7 .. 268 cm3 over 192 instances.
+    assert flag["value"] == pytest.approx(kept_ml) and (flag["range"], flag["cases"]) == ([7.0, 268.0], 192)
+    entry = report["prostate_uterus"]["reference"]
+    assert entry["source"] == "mixed"
+    assert entry["description"] == (
+        f"volume: the AMOS 2022 dataset card; mean intensity: the model's training data "
+        f"({len(TRAINING)} labelled CT cases)"
+    )
+    assert entry["volume_ml"]["source"] == "amos_card"
+    assert (entry["intensity_mean"]["source"], entry["intensity_mean"]["cases"]) == (
+        "training",
+        len(TRAINING),
+    )
+    # Against the training data alone the same volume is not compared, and the report says why.
+    alone = organ_report(image, _with_labels(label, array), "CT", LABELS, training[0])
+    assert alone["prostate_uterus"]["not_checked"]["volume"] == (
+        f"the model's training data measured the CT volume of a whole prostate/uterus in {whole} cases, "
+        f"fewer than {MIN_REFERENCE_CASES}"
+    )
 
 
 def test_a_modality_the_reference_lacks_is_reported_unchecked(training, case):

@@ -10,7 +10,7 @@ import pytest
 from amoseg import api
 from amoseg.cli import main
 from amoseg.errors import AmosegError, InputError
-from amoseg.inference.run import plan_jobs
+from amoseg.inference.jobs import plan_jobs
 from amoseg.io import Image, make_geometry, read_image, read_label, write_image
 from amoseg.labels import ORGAN_BY_ID
 from amoseg.model.loading import Model
@@ -50,8 +50,9 @@ def test_in_memory_image_gives_a_label_map_on_its_grid(model):
 
 
 def test_simpleitk_and_nibabel_images_get_a_label_map_of_their_own_kind(model):
-    import nibabel
     import SimpleITK as sitk
+
+    nibabel = pytest.importorskip("nibabel", reason="nibabel images need the amoseg[nibabel] extra")
 
     labels = _labels(2)
     voxels = np.where(labels > 0, labels.astype(np.int16), -1000).astype(np.int16)

@@ -8,7 +8,6 @@ import struct
 import subprocess
 import sys
 
-import nibabel as nib
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -17,6 +16,8 @@ from amoseg.errors import AmosegError
 from amoseg.io import Image, LabelMap, make_geometry, read_image
 from amoseg.io.foreign import from_foreign, to_foreign
 from directions import DIRECTIONS
+
+nib = pytest.importorskip("nibabel", reason="nibabel images need the amoseg[nibabel] extra")
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 

@@ -22,11 +22,6 @@ def files_of(folder: Path) -> dict[str, float]:
     return {str(path.relative_to(folder)): path.stat().st_mtime for path in folder.rglob("*")}
 
 
-def case_files(cache: Path) -> dict[str, float]:
-    """``files_of`` a plan's cache but its plans.json, which every run saves again."""
-    return {name: time for name, time in files_of(cache).items() if name != PLANS_FILE}
-
-
 def preprocess(dataset: Path, work: Path, *extra: str, output: Path | None = None) -> int:
     """`amoseg preprocess DATASET --plan WORK/plans.json -o WORK/pre EXTRA...`; returns the exit code."""
     output = output or work / "pre"
@@ -75,14 +70,14 @@ def test_two_datasets_share_one_cache_and_a_shared_case_id_is_refused(box_datase
     assert sorted(summary["other boxes"]["cases"]) == ["amos_0101", "amos_0102", "amos_0103", "amos_0601"]
 
     clash = renamed_copy(box_dataset, tmp_path / "clash", "clashing boxes")
-    before = case_files(folder)
+    before = files_of(folder)
     capsys.readouterr()
     for extra in ((), ("--overwrite",)):
         assert preprocess(clash, tmp_path, "--workers", "1", *extra) == 1
         error = capsys.readouterr().err.strip()
         assert error.count("\n") == 0 and "Traceback" not in error
         assert "case amos_0001 of clashing boxes is already in this cache from dataset boxes" in error
-    assert case_files(folder) == before  # nothing of the clashing dataset was written
+    assert files_of(folder) == before  # nothing was written, not even the plan
 
 
 def test_second_run_skips_overwrite_redoes_and_stale_temporaries_go(box_dataset, tmp_path, capsys):

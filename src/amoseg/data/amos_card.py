@@ -9,7 +9,13 @@ They are kept here as printed, so they can be checked against the card line by l
 
 Limits of this reference (docs/quality.md):
 
-- the volume table is not split by modality: the same volumes serve CT and MR;
+- the volume table is not split by modality, and its instance counts (at most 200) match the 200 CT
+  cases of AMOS's training split, not its 240 CT and MR ones: apparently it describes CT volumes, and
+  it is used for CT only (``VOLUME_MODALITIES``);
+- the label table has rows that cannot be right: the spleen's volumes (``UNUSED_VOLUME_ROWS``), and
+  the right kidney's voxel ratio, whose minimum (0.22 %) is above its median (0.17 %). The voxel
+  ratios are not copied here; the right kidney's volumes (14 to 343 cm³, median 135) are plausible
+  and used;
 - the card has no per-case mean intensities, only statistics over all voxels of an organ, so the
   intensity range is the band of the 0.5th to 99.5th percentile of those voxels: far wider than the
   range of per-case means, a lenient check;
@@ -89,12 +95,19 @@ CARD_MR_INTENSITY: dict[str, tuple[float, ...] | None] = {
 #: mistake in the card; the spleen's volume is not checked against it.
 UNUSED_VOLUME_ROWS = frozenset({"spleen"})
 
+#: The modalities the card's volumes are used for. Its label table gives one set of volumes, over at
+#: most 200 instances; AMOS's training split holds 200 CT and 40 MR scans, so the table apparently
+#: counts the CT cases (the AMOS MR scans do not label the bladder and prostate/uterus it lists
+#: either). Nothing says these volumes hold for MR, whose fields of view and patients differ: an MR
+#: volume is checked only against a training reference measured on MR.
+VOLUME_MODALITIES: frozenset[Modality] = frozenset({"CT"})
+
 
 def amos_card_reference() -> QualityReference:
     """The card's tables as a ``QualityReference`` (source "amos_card") for CT and MR.
 
-    Volume: the card's min..max cm³ (= mL), over its number of instances; intensity: the 0.5th..99.5th
-    percentile band of the organ's voxels; no positions.
+    Volume (CT only): the card's min..max cm³ (= mL), over its number of instances; intensity: the
+    0.5th..99.5th percentile band of the organ's voxels; no positions.
     """
     low, high = INTENSITY_COLUMNS.index("p0.5"), INTENSITY_COLUMNS.index("p99.5")
     tables: dict[Modality, dict[str, tuple[float, ...] | None]] = {
@@ -106,9 +119,10 @@ def amos_card_reference() -> QualityReference:
         organs = {}
         for name, (minimum, _, _, maximum, instances) in CARD_VOLUMES_CM3.items():
             row = intensities[name]
+            volume_used = modality in VOLUME_MODALITIES and name not in UNUSED_VOLUME_ROWS
             organs[ORGAN_BY_NAME[name].id] = OrganReference(
-                volume_ml=None if name in UNUSED_VOLUME_ROWS else ObservedRange(minimum, maximum, instances),
-                intensity_mean=None if row is None else ObservedRange(row[low], row[high]),
+                volume_ml=ObservedRange(minimum, maximum, instances, "amos_card") if volume_used else None,
+                intensity_mean=None if row is None else ObservedRange(row[low], row[high], None, "amos_card"),
             )
         modalities[modality] = ModalityReference(source="amos_card", cases=None, organs=organs)
     return QualityReference(modalities)

@@ -21,14 +21,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from amoseg.data.reference import (
-    TRAINING_SPLITS,
-    QualityReference,
-    merge_references,
-    reference_from_cases,
-)
+from amoseg.data.reference import TRAINING_SPLITS, QualityReference, reference_from_cases
 from amoseg.data.statistics import StatisticsAccumulator
-from amoseg.errors import AmosegError, InputError
+from amoseg.errors import InputError
 from amoseg.labels import MODALITIES, Modality
 
 #: 2: each case records ``axis_permutation``. A version-1 file lacks it and must be recomputed.
@@ -293,84 +288,6 @@ def build_fingerprint(accumulator: StatisticsAccumulator, name: str) -> Fingerpr
         if case.organ_voxels is not None and case.split in TRAINING_SPLITS
     )
     return Fingerprint(dataset=name, cases=cases, foreground_intensity=intensity, quality_reference=reference)
-
-
-def merge_fingerprints(fingerprints: Sequence[Fingerprint], name: str | None = None) -> Fingerprint:
-    """One fingerprint for several datasets planned together, e.g. a CT set and an MR set.
-
-    The cases are concatenated in the order given; each modality's foreground intensity comes from the
-    one fingerprint that has it. Percentiles cannot be combined from two summaries, so a modality
-    present in several fingerprints is refused: compute one fingerprint over a dataset folder that
-    holds all of those cases instead.
-
-    The quality references merge exactly (ranges of min and max, cases added), per modality. A
-    modality whose labelled cases come partly from a fingerprint without a reference (written before
-    it existed) is left out of the merged reference: a range over some of the cases would understate
-    the training data, and the model falls back to the AMOS card for it instead.
-
-    Args:
-        fingerprints: the datasets' fingerprints.
-        name: the merged dataset's name; default the names joined with "+".
-
-    Example:
-        >>> merged = merge_fingerprints([ct_fingerprint, mr_fingerprint])
-        >>> merged.dataset
-        'btcv-ct+chaos-mr'
-
-    Raises:
-        AmosegError: no fingerprint, a case id in two of them, or a modality's intensity statistics in
-            two of them.
-    """
-    if not fingerprints:
-        raise AmosegError("no fingerprint to merge")
-    owner: dict[str, str] = {}
-    source: dict[str, str] = {}
-    intensity: dict[Modality, IntensityStatistics] = {}
-    for fingerprint in fingerprints:
-        dataset = fingerprint.dataset
-        for case in fingerprint.cases:
-            if case.case_id in owner:
-                raise AmosegError(
-                    f"case {case.case_id} is in both {owner[case.case_id]} and {dataset}; case ids must be unique"
-                )
-            owner[case.case_id] = dataset
-        for modality, statistics in fingerprint.foreground_intensity.items():
-            if modality in intensity:
-                raise AmosegError(
-                    f"{modality} foreground intensities come from both {source[modality]} and {dataset}; "
-                    "their percentiles cannot be merged: compute one fingerprint over all of those cases"
-                )
-            intensity[modality], source[modality] = statistics, dataset
-    return Fingerprint(
-        dataset=name if name is not None else "+".join(item.dataset for item in fingerprints),
-        cases=tuple(case for fingerprint in fingerprints for case in fingerprint.cases),
-        foreground_intensity=intensity,
-        quality_reference=_merged_reference(fingerprints),
-    )
-
-
-def _merged_reference(fingerprints: Sequence[Fingerprint]) -> QualityReference | None:
-    """The merged quality reference, without modalities some of whose labelled cases it lacks."""
-    unmeasured = {
-        case.modality
-        for fingerprint in fingerprints
-        for case in fingerprint.cases
-        if case.labelled
-        and case.split in TRAINING_SPLITS
-        and (
-            fingerprint.quality_reference is None
-            or case.modality not in fingerprint.quality_reference.modalities
-        )
-    }
-    merged = merge_references(
-        fingerprint.quality_reference
-        for fingerprint in fingerprints
-        if fingerprint.quality_reference is not None
-    )
-    if merged is None:
-        return None
-    kept = {modality: item for modality, item in merged.modalities.items() if modality not in unmeasured}
-    return QualityReference(kept) if kept else None
 
 
 def _refuse_unknown(data: Mapping[str, Any], record: type, what: str) -> None:

@@ -200,8 +200,9 @@ def discover_together(datasets: str | Path | Sequence[str | Path]) -> list[Datas
     is known by its id and its dataset by its name: both must be unique.
 
     Raises:
-        InputError: no folder, a folder given twice, two datasets of one name, a case id in two
-            datasets, or a folder ``discover`` refuses.
+        AmosegError: no folder given.
+        InputError: a folder given twice, two datasets of one name, a case id in two datasets, or a
+            folder ``discover`` refuses.
     """
     roots = [Path(datasets)] if isinstance(datasets, str | Path) else [Path(root) for root in datasets]
     if not roots:
@@ -215,9 +216,9 @@ def discover_together(datasets: str | Path | Sequence[str | Path]) -> list[Datas
         for other in found:
             if dataset.name == other.name:
                 raise InputError(
-                    root / DATASET_JSON,
-                    f"is named {dataset.name!r}, as {other.root} is; datasets planned together need "
-                    'distinct names (dataset.json\'s "name")',
+                    root,
+                    f'is named {dataset.name!r}, as {other.root} is (dataset.json\'s "name", else the '
+                    "folder's); datasets planned together need distinct names",
                 )
             shared = sorted({case.case_id for case in dataset.cases} & {case.case_id for case in other.cases})
             if shared:

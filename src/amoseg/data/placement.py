@@ -31,6 +31,8 @@ class OrganPlacement:
             than the mean or the box centre, so that a small stray blob barely moves it.
         touches_edge: some voxel lies on a face of the grid, so part of the organ may lie outside the
             scan: its volume is then a lower bound and its centre is biased toward the scan's inside.
+            Only the grid's faces count: an organ cut by a CT's circular reconstruction field of view
+            or at the border of padding does not touch them, and passes for whole (docs/quality.md).
     """
 
     centre_superior_mm: float

@@ -4,10 +4,11 @@
 each organ's volume, mean intensity and position along the patient's head-to-feet axis, and keeps for
 each the range seen over the cases (``QualityReference``, part of the fingerprint). The plan copies
 it, so it travels in ``plans.json`` and in every checkpoint; a prediction's quality flags
-(``amoseg.inference.quality``) compare against it. When a model carries none, the AMOS 2022 dataset
-card's tables stand in (``amoseg.data.amos_card``).
+(``amoseg.inference.quality``) compare against it. Where the training data measured a range in too
+few cases, or never (an organ its datasets do not annotate), the AMOS 2022 dataset card's range for
+that organ stands in (``with_fallback``, ``amoseg.data.amos_card``).
 
-What each range holds (``source`` "training"):
+What each range holds when measured on training label maps (``source`` "training"):
 
 - ``volume_ml``: organ volume (voxels x voxel volume, mL) over the cases where the organ is whole,
   i.e. does not touch the scan's edge (a cut organ's volume says nothing about the organ).
@@ -16,10 +17,9 @@ What each range holds (``source`` "training"):
 - ``centre_above_mm[other]``: how far this organ's centre lies above the other organ's centre
   (``amoseg.data.placement``, mm, negative below), over the cases where both are whole.
 
-Every range is ``min``, ``max`` and the number of ``cases`` it covers, so ranges of several datasets
-merge exactly (``merge_references``). For ``source`` "amos_card" the intensity range is the 0.5th to
-99.5th percentile of all the organ's voxels (the card has no per-case means) and there are no
-positions.
+Every range is ``min``, ``max``, the number of ``cases`` it covers and its ``source``. For ``source``
+"amos_card" the intensity range is the 0.5th to 99.5th percentile of all the organ's voxels (the
+card has no per-case means), and there are no positions: positions only ever come from training.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ from amoseg.labels import MODALITIES, ORGAN_BY_ID, ORGAN_BY_NAME, Modality
 ReferenceSource = Literal["training", "amos_card"]
 SOURCES: tuple[ReferenceSource, ...] = ("training", "amos_card")
 
+#: Each source in the words of messages and descriptions (``ModalityReference.describe``).
+SOURCE_NAMES: Mapping[ReferenceSource, str] = MappingProxyType(
+    {"training": "the model's training data", "amos_card": "the AMOS 2022 dataset card"}
+)
+
 #: The splits whose labelled cases the reference measures: those preprocessing caches for training.
 #: Labelled test cases stay out, so that their flags are an honest check of cases the model never saw.
 TRAINING_SPLITS = ("train", "validation")
@@ -47,11 +52,13 @@ MIN_REFERENCE_CASES = 20
 
 @dataclass(frozen=True)
 class ObservedRange:
-    """The smallest and largest value seen, and over how many cases (None: not stated by the source)."""
+    """The smallest and largest value seen, over how many cases (None: not stated by the source), and
+    where it was seen."""
 
     min: float
     max: float
     cases: int | None = None
+    source: ReferenceSource = "training"
 
     def __post_init__(self) -> None:
         # Plain Python numbers: the range is stored in checkpoints, which load only plain values.
@@ -61,29 +68,33 @@ class ObservedRange:
             object.__setattr__(self, "cases", int(self.cases))
         if not (math.isfinite(self.min) and math.isfinite(self.max)) or self.min > self.max:
             raise ValueError(f"a range needs finite min <= max, got {self.min}, {self.max}")
+        if self.source not in SOURCES:
+            raise ValueError(f"range source {self.source!r} is not one of {list(SOURCES)}")
 
     @classmethod
     def of(cls, values: Iterable[float]) -> ObservedRange | None:
-        """The range of some values; None for none."""
+        """The training range of some values; None for none."""
         values = [float(value) for value in values]
         return cls(min(values), max(values), len(values)) if values else None
-
-    def merged(self, other: ObservedRange) -> ObservedRange:
-        """The range of both sets of cases."""
-        cases = None if self.cases is None or other.cases is None else self.cases + other.cases
-        return ObservedRange(min(self.min, other.min), max(self.max, other.max), cases)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"min": self.min, "max": self.max}
         if self.cases is not None:
             data["cases"] = self.cases
+        # A training range is written without its source, as before ranges had one: the references
+        # stored in fingerprints, plans and checkpoints are all training, and an older amoseg, which
+        # refuses unknown keys, still reads them.
+        if self.source != "training":
+            data["source"] = self.source
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ObservedRange:
         _refuse_unknown(data, cls, "range")
         cases = data.get("cases")
-        return cls(data["min"], data["max"], None if cases is None else int(cases))
+        return cls(
+            data["min"], data["max"], None if cases is None else int(cases), data.get("source", "training")
+        )
 
 
 @dataclass(frozen=True)
@@ -98,16 +109,6 @@ class OrganReference:
         _check_organ_ids(self.centre_above_mm)
         object.__setattr__(
             self, "centre_above_mm", MappingProxyType(dict(sorted(self.centre_above_mm.items())))
-        )
-
-    def merged(self, other: OrganReference) -> OrganReference:
-        offsets = dict(self.centre_above_mm)
-        for organ, observed in other.centre_above_mm.items():
-            offsets[organ] = offsets[organ].merged(observed) if organ in offsets else observed
-        return OrganReference(
-            volume_ml=_merged(self.volume_ml, other.volume_ml),
-            intensity_mean=_merged(self.intensity_mean, other.intensity_mean),
-            centre_above_mm=offsets,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,45 +139,60 @@ class ModalityReference:
     """The reference of one modality.
 
     Attributes:
-        source: "training" (measured on a model's training label maps by ``amoseg stats``) or
-            "amos_card" (the AMOS 2022 dataset card's tables).
+        source: where it was measured: "training" (the model's training label maps, by ``amoseg
+            stats``) or "amos_card" (the AMOS 2022 dataset card's tables). Positions come from it only.
         cases: labelled cases measured (training); None when the source does not say (the card).
-        organs: organ id -> its reference; organs never seen are left out.
+        organs: organ id -> its reference; organs neither source holds are left out.
+        fallback: the source that filled in the volume and intensity ranges ``source`` measured in too
+            few cases or not at all (``with_fallback``); None when none was consulted. Each range says
+            which of the two it comes from (``ObservedRange.source``).
     """
 
     source: ReferenceSource
     cases: int | None
     organs: Mapping[int, OrganReference]
+    fallback: ReferenceSource | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"reference source {self.source!r} is not one of {list(SOURCES)}")
+        if self.fallback is not None and (self.fallback not in SOURCES or self.fallback == self.source):
+            raise ValueError(f"fallback {self.fallback!r} is not a source other than {self.source!r}")
         _check_organ_ids(self.organs)
         object.__setattr__(self, "organs", MappingProxyType(dict(sorted(self.organs.items()))))
+        # Only volumes and intensities are ever filled in from a fallback (the card has no positions).
+        allowed = {self.source, self.fallback} - {None}
+        for organ, reference in self.organs.items():
+            measured = {
+                item.source for item in (reference.volume_ml, reference.intensity_mean) if item is not None
+            }
+            placed = {item.source for item in reference.centre_above_mm.values()}
+            if not measured <= allowed or not placed <= {self.source}:
+                raise ValueError(
+                    f"{ORGAN_BY_ID[organ].name}: ranges from {sorted(measured | placed)} in a {self.source} "
+                    f"reference with fallback {self.fallback}; positions come from its own source only"
+                )
 
-    def describe(self, modality: Modality) -> str:
-        """Where the ranges come from, for people: "the model's training data (24 CT cases)"."""
-        if self.source == "amos_card":
-            return "the AMOS 2022 dataset card"
-        return f"the model's training data ({self.cases} labelled {modality} cases)"
-
-    def merged(self, other: ModalityReference) -> ModalityReference:
-        if self.source != other.source:
-            raise ValueError(f"cannot merge a {self.source} reference with a {other.source} one")
-        organs = dict(self.organs)
-        for organ, reference in other.organs.items():
-            organs[organ] = organs[organ].merged(reference) if organ in organs else reference
-        cases = None if self.cases is None or other.cases is None else self.cases + other.cases
-        return ModalityReference(self.source, cases, organs)
+    def describe(self, modality: Modality, source: ReferenceSource | None = None) -> str:
+        """Where ranges of ``source`` (default: the reference's own) come from, for people: "the
+        model's training data (24 labelled CT cases)", "the AMOS 2022 dataset card"."""
+        source = source or self.source
+        if source == "training" and self.source == "training":
+            return f"{SOURCE_NAMES[source]} ({self.cases} labelled {modality} cases)"
+        return SOURCE_NAMES[source]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "source": self.source,
             "cases": self.cases,
             "organs": {
                 ORGAN_BY_ID[organ].name: reference.to_dict() for organ, reference in self.organs.items()
             },
         }
+        # Written only when set, as for a range's source: a stored training reference has none.
+        if self.fallback is not None:
+            data["fallback"] = self.fallback
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModalityReference:
@@ -186,6 +202,7 @@ class ModalityReference:
             source=data["source"],
             cases=None if cases is None else int(cases),
             organs={_organ_id(name): OrganReference.from_dict(item) for name, item in data["organs"].items()},
+            fallback=data.get("fallback"),
         )
 
 
@@ -289,33 +306,51 @@ def reference_from_cases(
     return QualityReference(modalities)
 
 
-def merge_references(references: Iterable[QualityReference]) -> QualityReference | None:
-    """One reference for several datasets' cases: each range covers all their cases, exactly (min of
-    the minima, max of the maxima, cases added). None when given none."""
-    merged: dict[Modality, ModalityReference] = {}
-    for reference in references:
-        for modality, item in reference.modalities.items():
-            merged[modality] = merged[modality].merged(item) if modality in merged else item
-    return QualityReference(merged) if merged else None
-
-
 def with_fallback(
     trained: QualityReference | None, fallback: QualityReference, min_cases: int
 ) -> QualityReference:
-    """Per modality, the training reference when it measured at least ``min_cases`` labelled cases,
-    else the fallback's (the AMOS card's)."""
+    """The reference a model's predictions are checked against: per modality, organ and range.
+
+    Each volume and mean-intensity range is the training one when measured in at least ``min_cases``
+    cases, else the fallback's (the AMOS card's) for that organ. So a model trained on datasets that
+    never annotate an organ (e.g. BTCV: no duodenum, bladder or prostate/uterus), or see it whole in
+    too few scans, still has that organ's volume and intensity checked. Positions come from the
+    training data only (the card has none). A training range too small with no fallback range to
+    replace it is kept, so that the report can say in how few cases it was measured.
+
+    Args:
+        trained: the reference measured on the model's training data; None when it carries none.
+        fallback: the reference to fill in from (``amoseg.data.amos_card.amos_card_reference``).
+        min_cases: the fewest cases a training range must cover to be used.
+
+    Returns:
+        per modality: the training reference with ranges filled in (``ModalityReference.fallback``
+        names the fallback; each range its own source), or the fallback's where training has none.
+    """
     chosen = dict(fallback.modalities)
-    if trained is not None:
-        for modality, item in trained.modalities.items():
-            if item.cases is not None and item.cases >= min_cases:
-                chosen[modality] = item
+    for modality, measured in ({} if trained is None else trained.modalities).items():
+        other = fallback.modalities.get(modality)
+        other_organs = {} if other is None else other.organs
+        organs = {}
+        for organ in sorted(set(measured.organs) | set(other_organs)):
+            own = measured.organs.get(organ, OrganReference())
+            spare = other_organs.get(organ, OrganReference())
+            organs[organ] = OrganReference(
+                volume_ml=_trusted(own.volume_ml, spare.volume_ml, min_cases),
+                intensity_mean=_trusted(own.intensity_mean, spare.intensity_mean, min_cases),
+                centre_above_mm=own.centre_above_mm,
+            )
+        chosen[modality] = ModalityReference(
+            measured.source, measured.cases, organs, fallback=None if other is None else other.source
+        )
     return QualityReference(chosen)
 
 
-def _merged(first: ObservedRange | None, second: ObservedRange | None) -> ObservedRange | None:
-    if first is None or second is None:
-        return first or second
-    return first.merged(second)
+def _trusted(own: ObservedRange | None, spare: ObservedRange | None, min_cases: int) -> ObservedRange | None:
+    """``own`` when it covers ``min_cases`` cases, else ``spare``; ``own`` when there is no spare."""
+    if own is not None and own.cases is not None and own.cases >= min_cases:
+        return own
+    return own if spare is None else spare
 
 
 def _optional_range(data: Mapping[str, Any] | None) -> ObservedRange | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from amoseg.io.image import Image, LabelMap
 from amoseg.labels import Modality
 from amoseg.model.loading import Model
 from amoseg.model.organs import fold_into_background, output_organs
+
+if TYPE_CHECKING:
+    from amoseg.io.foreign import InMemoryImage
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class Prediction:
     kind of image it was given (SimpleITK, nibabel).
     """
 
-    label: LabelMap
+    label: LabelMap | InMemoryImage
     probabilities: np.ndarray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     organs: tuple[int, ...] = ()

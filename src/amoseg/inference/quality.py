@@ -2,7 +2,8 @@
 
 ``organ_report`` gives, per organ the output can hold, the statistics of ``amoseg predict
 --statistics`` (volume, intensity mean, std and median) and the flags raised against a reference
-(``amoseg.data.reference``: the model's training data, or the AMOS card):
+(``amoseg.data.reference``: per organ and range the model's training data, or the AMOS card where
+the training data measured too few cases; each range names its source):
 
 - ``volume_low`` / ``volume_high``: volume outside the reference's range. Only a whole organ is
   compared: one that touches the scan's edge may lie partly outside it, and the reference holds only
@@ -18,9 +19,9 @@
 - ``intensity_low`` / ``intensity_high``: the mean intensity of the organ's voxels outside the
   reference's range for the scan's modality.
 
-A training range measured in fewer than ``min_cases`` cases (default ``MIN_REFERENCE_CASES``) is not
-used. A check that applies but cannot be made says why under ``not_checked``. Rules, thresholds and
-limits: docs/quality.md.
+A range measured in fewer than ``min_cases`` cases (default ``MIN_REFERENCE_CASES``) is not used. A
+check that applies but cannot be made says why under ``not_checked``. Rules, thresholds and limits:
+docs/quality.md.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from scipy import ndimage
 from amoseg.data.placement import OrganPlacement, organ_placements, superior_coverage_mm
 from amoseg.data.reference import (
     MIN_REFERENCE_CASES,
+    SOURCE_NAMES,
     ModalityReference,
     ObservedRange,
     OrganReference,
@@ -53,6 +55,12 @@ LARGE_PIECE_MIN_ML = 1.0
 POSITION_MARGIN_MM = 15.0
 
 _UNITS = {"CT": "HU", "MR": "MR units"}
+#: What an intensity range is, per source: the training data keeps each case's mean, the card only
+#: percentiles over all of an organ's voxels (amoseg.data.amos_card).
+_INTENSITY_BASIS = {
+    "training": f"per-case means in {SOURCE_NAMES['training']}",
+    "amos_card": f"{SOURCE_NAMES['amos_card']}, 0.5th to 99.5th percentile of all its voxels",
+}
 _MR_CAVEAT = (
     " MR intensities depend on the scanner, sequence and scaling: this compares only with MR scans "
     "acquired like the reference's."
@@ -181,8 +189,6 @@ class _Checks:
         self.placements = placements
         self.coverage_mm = coverage_mm
         self.min_cases = min_cases
-        self.training = reference is not None and reference.source == "training"
-        self.source = "the model's training data" if self.training else "the AMOS 2022 dataset card"
 
     def organ(self, class_id: int) -> OrganReference:
         organs = {} if self.reference is None else self.reference.organs
@@ -192,19 +198,43 @@ class _Checks:
         return observed is not None and (observed.cases is None or observed.cases >= self.min_cases)
 
     def why_unusable(self, observed: ObservedRange | None, what: str) -> str:
-        if observed is None:
-            return f"{self.source} holds no {what}"
-        return f"{self.source} measured the {what} in {observed.cases} cases, fewer than {self.min_cases}"
+        if observed is not None:
+            return (
+                f"{SOURCE_NAMES[observed.source]} measured the {what} in {observed.cases} cases, fewer "
+                f"than {self.min_cases}"
+            )
+        # No range at all: name every source consulted, so that a reader does not look for it in a
+        # fallback that was tried as well.
+        names = [SOURCE_NAMES[name] for name in (self.reference.source, self.reference.fallback) if name]
+        if len(names) == 1:
+            return f"{names[0]} holds no {what}"
+        return f"neither {names[0]} nor {names[1]} holds any {what}"
 
     def reference_entry(self, class_id: int) -> dict[str, Any] | None:
+        """The ranges compared with and where each comes from: ``source`` is the one source of both
+        ranges, "mixed" when they come from two (each range then says which), None when there is none."""
         if self.reference is None:
             return None
         organ = self.organ(class_id)
+        ranges = {"volume": organ.volume_ml, "mean intensity": organ.intensity_mean}
+        sources = {observed.source for observed in ranges.values() if observed is not None}
+        if len(sources) == 1:
+            (source,) = sources
+            description = self.reference.describe(self.modality, source)
+        elif sources:
+            source = "mixed"
+            description = "; ".join(
+                f"{what}: {self.reference.describe(self.modality, observed.source)}"
+                for what, observed in ranges.items()
+                if observed is not None
+            )
+        else:
+            source, description = None, self.why_unusable(None, "range for it")
         return {
-            "source": self.reference.source,
-            "description": self.reference.describe(self.modality),
-            "volume_ml": None if organ.volume_ml is None else organ.volume_ml.to_dict(),
-            "intensity_mean": None if organ.intensity_mean is None else organ.intensity_mean.to_dict(),
+            "source": source,
+            "description": description,
+            "volume_ml": _range_entry(organ.volume_ml),
+            "intensity_mean": _range_entry(organ.intensity_mean),
         }
 
     def present(
@@ -223,28 +253,26 @@ class _Checks:
                 "is not compared"
             )
         elif not self.usable(organ.volume_ml):
-            not_checked["volume"] = self.why_unusable(organ.volume_ml, f"volume of a whole {title}")
+            not_checked["volume"] = self.why_unusable(
+                organ.volume_ml, f"{self.modality} volume of a whole {title}"
+            )
         else:
+            basis = SOURCE_NAMES[organ.volume_ml.source]
             flags += _range_flags(
-                "volume", f"{title} volume", entry["volume_ml"], "mL", organ.volume_ml, f"{self.source}"
+                "volume", f"{title} volume", entry["volume_ml"], "mL", organ.volume_ml, basis
             )
         if not self.usable(organ.intensity_mean):
             not_checked["intensity"] = self.why_unusable(
                 organ.intensity_mean, f"{self.modality} mean intensity of the {title}"
             )
         else:
-            basis = (
-                f"per-case means in {self.source}"
-                if self.training
-                else f"{self.source}, 0.5th to 99.5th percentile of all its voxels"
-            )
             found = _range_flags(
                 "intensity",
                 f"{title} mean intensity",
                 entry["intensity_mean"],
                 _UNITS[self.modality],
                 organ.intensity_mean,
-                basis,
+                _INTENSITY_BASIS[organ.intensity_mean.source],
             )
             for flag in found:
                 flag["message"] += _MR_CAVEAT if self.modality == "MR" else ""
@@ -256,8 +284,11 @@ class _Checks:
         if self.reference is None:
             return [], {"missing": f"the reference holds no {self.modality} data"}
         offsets = self.organ(class_id).centre_above_mm
+        # Positions come from the reference's own source only (ModalityReference.fallback fills in
+        # volumes and intensities, never positions).
+        source = SOURCE_NAMES[self.reference.source]
         if not offsets:
-            return [], {"missing": f"{self.source} holds no position for the {title}"}
+            return [], {"missing": f"{source} holds no position for the {title}"}
         if self.coverage_mm is None:
             return [], {"missing": "the scan is tilted too far to tell which heights it covers"}
         intervals = {
@@ -270,7 +301,7 @@ class _Checks:
         }
         if not intervals:
             return [], {
-                "missing": f"no organ was found whole that {self.source} places the {title} from "
+                "missing": f"no organ was found whole that {source} places the {title} from "
                 f"(seen whole beside it in at least {self.min_cases} cases)"
             }
         low = max(interval[0] for interval in intervals.values())
@@ -279,7 +310,7 @@ class _Checks:
         if low > high:
             return [], {
                 "missing": f"the organs found ({', '.join(anchors)}) disagree on where the {title} "
-                f"should be: they lie unlike in {self.source}"
+                f"should be: they lie unlike in {source}"
             }
         bottom, top = self.coverage_mm
         expected = f"its centre is expected between z = {_number(low)} and {_number(high)} mm"
@@ -292,13 +323,18 @@ class _Checks:
             "code": "missing",
             "message": (
                 f"No {title} found, though the scan covers where it should be: {expected} (placed from "
-                f"the {', '.join(_title(anchor) for anchor in intervals)} as in {self.source}), and {covered}"
+                f"the {', '.join(_title(anchor) for anchor in intervals)} as in {source}), and {covered}"
             ),
             "expected_centre_mm": [low, high],
             "scan_coverage_mm": [bottom, top],
             "placed_from": anchors,
         }
         return [flag], {}
+
+
+def _range_entry(observed: ObservedRange | None) -> dict[str, Any] | None:
+    # Every range of the report names its source, a training one too (whose stored form omits it).
+    return None if observed is None else {**observed.to_dict(), "source": observed.source}
 
 
 def _range_flags(

@@ -41,10 +41,10 @@ class Model:
     def quality_reference(self, min_cases: int = MIN_REFERENCE_CASES) -> QualityReference:
         """What this model's predictions are checked against (``amoseg.inference.quality``).
 
-        Per modality: the reference measured on the training label maps, carried by the plan, when it
-        covers at least ``min_cases`` labelled cases; else the AMOS 2022 dataset card's tables (a model
-        trained before plans carried a reference, or on few cases). Each modality's reference says
-        which it is (``ModalityReference.source``).
+        Per modality, organ and range (volume, mean intensity): the range measured on the training
+        label maps, carried by the plan, when it covers at least ``min_cases`` cases; else the AMOS 2022
+        dataset card's range for that organ (``amoseg.data.reference.with_fallback``). Positions come
+        from the training data only. Each range names its source (``ObservedRange.source``).
         """
         from amoseg.data.amos_card import amos_card_reference
         from amoseg.data.reference import with_fallback

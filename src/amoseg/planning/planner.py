@@ -209,7 +209,9 @@ def size_by_measurement(
     The plan made at the reference speed is measured (``measure``: a real training step of its
     network); the FLOPs per second achieved give this machine's speed, and the plan is made again at
     that speed. Until the patch and network stop changing (at most ``rounds`` times), the new plan is
-    measured in turn; the plan returned is always the one measured last.
+    measured in turn; the plan returned is always the one measured last. A machine too slow for the
+    budget at any trainable size gets the smallest trainable plan, over budget (its measured step
+    says by how much).
 
     Args:
         fingerprint, preset, cpu_step_seconds: as for ``make_plan``.
@@ -225,17 +227,26 @@ def size_by_measurement(
         return plan  # cases too small for a trainable network: nothing to measure
     for _ in range(rounds):
         step = _with_gflops(plan, measure(plan))
-        resized = make_plan(fingerprint, preset, cpu_step_seconds=cpu_step_seconds, cpu_gflops=step.gflops)
+        resized = _trainable_plan(fingerprint, preset, cpu_step_seconds, step.gflops)
         if (resized.patch_size, resized.network) == (plan.patch_size, plan.network):
-            break
-        if resized.network.num_stages < MIN_TRAINABLE_STAGES:
-            # Too slow a machine (or a busy one) for the budget at any trainable size: the smallest
-            # trainable plan measured so far, over budget, rather than a network that cannot be built.
             break
         plan = resized
     else:
         step = _with_gflops(plan, measure(plan))
     return replace(plan, estimated_step_s=None, measured_step=step)
+
+
+def _trainable_plan(
+    fingerprint: Fingerprint, preset: str, cpu_step_seconds: float | None, gflops: float
+) -> Plan:
+    """The plan for a machine of ``gflops``, or, where that machine is too slow (or was busy when
+    measured) for a network of ``MIN_TRAINABLE_STAGES`` within the budget, the smallest one that has
+    them: a network that cannot be built would stop training before its first step."""
+    while True:
+        plan = make_plan(fingerprint, preset, cpu_step_seconds=cpu_step_seconds, cpu_gflops=gflops)
+        if plan.network.num_stages >= MIN_TRAINABLE_STAGES:
+            return plan
+        gflops *= 1.25  # the reference plan is trainable (checked by the caller), so this ends
 
 
 def _with_gflops(plan: Plan, step: MeasuredStep) -> MeasuredStep:

@@ -75,14 +75,19 @@ class PlanCache:
         )
 
     @classmethod
+    def at(cls, root: str | Path, plan: Plan) -> PlanCache:
+        """Where the cache of ``plan`` under ``root`` is, whether or not it exists; nothing is written."""
+        return cls(Path(root) / plan.plan_id, plan.plan_id)
+
+    @classmethod
     def create(cls, root: str | Path, plan: Plan) -> PlanCache:
         """The cache of ``plan`` under ``root``, made ready for writing: the folder exists, a killed run's
         temporaries are gone, and the plan is saved beside the cases."""
-        folder = Path(root) / plan.plan_id
-        folder.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(folder)
-        plan.save(folder / PLANS_FILE)
-        return cls(folder, plan.plan_id)
+        cache = cls.at(root, plan)
+        cache.folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(cache.folder)
+        plan.save(cache.folder / PLANS_FILE)
+        return cache
 
     def case_folder(self, case_id: str) -> Path:
         return self.folder / case_id

@@ -100,8 +100,8 @@ def preprocess_dataset(
     for modality in sorted({case.modality for case in cases}):
         plan.normalization_for(modality)
 
+    _refuse_collisions(PlanCache.at(output, plan), found.name, cases)  # before anything is written
     cache = PlanCache.create(output, plan)
-    _refuse_collisions(cache, found.name, cases)
     report = PreprocessReport(cache.folder)
     for outcome in refused:
         print(f"failed {outcome.case_id}: {outcome.message}")
