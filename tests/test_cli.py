@@ -73,7 +73,7 @@ def test_every_option_is_stored_under_the_api_keyword_it_is_passed_as():
     for name in _subcommands():
         keywords = set(inspect.signature(getattr(demo if name == "demo" else api, name)).parameters)
         if name == "demo":
-            keywords |= {"n_ct", "n_mr", "seed"}  # passed on to DemoSettings
+            keywords |= {"n_ct", "n_mr", "seed", "cpu_step_seconds"}  # passed on to DemoSettings
         dests = {action.dest for action in _subcommand(name)._actions} - others
         assert dests <= keywords, (name, dests - keywords)
 

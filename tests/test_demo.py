@@ -8,6 +8,7 @@ from collections import defaultdict
 import SimpleITK as sitk
 
 from amoseg.cli import main
+from amoseg.planning.plan import Plan
 from amoseg.reporting.steps import read_steps
 
 STEPS = ["phantoms", "check", "stats", "plan", "preprocess", "train", "predict", "evaluate", "report"]
@@ -16,8 +17,9 @@ STEPS = ["phantoms", "check", "stats", "plan", "preprocess", "train", "predict",
 def test_short_demo_runs_every_stage_reports_its_figures_and_resumes(tmp_path, capsys):
     out = tmp_path / "demo"
     arguments = ["demo", "--out", str(out), "--minutes", "1.5", "--ct", "4", "--mr", "2"]
-    assert main(arguments) == 0
+    assert main([*arguments, "--cpu-step-seconds", "0.3"]) == 0
     printed = capsys.readouterr().out
+    assert Plan.load(out / "plans.json").step_budget_s == 0.3
 
     assert [step.name for step in read_steps(out)] == STEPS
     assert json.loads((out / "check.json").read_text())["ok"] is True

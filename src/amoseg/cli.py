@@ -330,6 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="MR phantoms, a quarter held out (default 6)",
     )
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--cpu-step-seconds",
+        type=float,
+        metavar="S",
+        help="the plan's seconds per training step on this machine (default 0.4): larger, a larger patch",
+    )
     return parser
 
 
@@ -529,7 +535,14 @@ def _run_report(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from amoseg.demo import demo
 
-    demo(out=args.out, minutes=args.minutes, n_ct=args.n_ct, n_mr=args.n_mr, seed=args.seed)
+    demo(
+        out=args.out,
+        minutes=args.minutes,
+        n_ct=args.n_ct,
+        n_mr=args.n_mr,
+        seed=args.seed,
+        cpu_step_seconds=args.cpu_step_seconds,
+    )
     return 0
 
 

@@ -43,6 +43,8 @@ class DemoSettings:
         n_ct, n_mr: phantom cases; a quarter of them (at least one per modality) are held out for testing.
         seed: phantoms, splits, weights and patches.
         workers: processes for the data steps (None: the CPU count).
+        cpu_step_seconds: the cpu plan's step budget on this machine (None: the preset's); a larger
+            one trades training steps for a larger patch.
     """
 
     out: Path
@@ -51,6 +53,7 @@ class DemoSettings:
     n_mr: int = 6
     seed: int = 0
     workers: int | None = None
+    cpu_step_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if not self.minutes > 0:
@@ -73,9 +76,9 @@ class DemoResult:
         return all(not math.isnan(value) and value >= TARGET_DSC for value in self.mean_dsc.values())
 
 
-def demo(*, out: str | Path = "demo_out", minutes: float = 10.0, **options: int | None) -> DemoResult:
+def demo(*, out: str | Path = "demo_out", minutes: float = 10.0, **options: float | None) -> DemoResult:
     """The main job on the embedded default within ``minutes`` (docs/demo.md); ``options`` are
-    ``DemoSettings``' others (n_ct, n_mr, seed, workers). It runs every stage through ``amoseg.api``,
+    ``DemoSettings``' others (n_ct, n_mr, seed, workers, cpu_step_seconds). It runs every stage through ``amoseg.api``,
     so it sits above it: the API has one function per stage, the demo composes them.
 
     Returns:
@@ -152,10 +155,16 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
     else:
         plan = step(
             "plan",
-            f"amoseg plan {paths.dataset} --preset cpu --stats {paths.stats} -o {paths.plan}",
+            f"amoseg plan {paths.dataset} --preset cpu --stats {paths.stats} -o {paths.plan}"
+            + (f" --cpu-step-seconds {settings.cpu_step_seconds}" if settings.cpu_step_seconds else ""),
             (paths.plan,),
             lambda: api.plan(
-                dataset=paths.dataset, preset="cpu", output=paths.plan, stats=paths.stats, workers=workers
+                dataset=paths.dataset,
+                preset="cpu",
+                output=paths.plan,
+                stats=paths.stats,
+                cpu_step_seconds=settings.cpu_step_seconds,
+                workers=workers,
             ),
         )
     step(

@@ -51,7 +51,7 @@ def plan_dataset(
             reference machine's.
 
     Raises:
-        AmosegError: unknown preset, bad budget, a dataset named twice, two datasets of one name or
+        AmosegError: unknown preset, bad budget, a dataset folder given twice, two datasets of one name or
             sharing a case id, a missing, unreadable or outdated fingerprint, one that describes none
             of a dataset's cases, or an output or stats folder inside a dataset.
     """

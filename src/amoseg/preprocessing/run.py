@@ -2,11 +2,13 @@
 
 Cases already complete for the same plan are skipped (``overwrite`` redoes them). A case that cannot
 be read or processed is reported in one line and the others go on; the run then fails (exit 1) naming
-how many failed, so a rerun picks up only what is missing. Several datasets planned together
-(``amoseg plan D1 D2``) are preprocessed one after the other into the same cache; each case records
-its dataset, so a case id that two datasets share is refused rather than silently replaced. Test cases, labelled or not, are left to
+how many failed, so a rerun picks up only what is missing. Test cases, labelled or not, are left to
 the predictor, which preprocesses them on the fly with ``preprocess_case``: they never enter a
 training cache.
+
+Several datasets planned together (``amoseg plan D1 D2``) are preprocessed one after the other into
+the same cache; each case records its dataset, so a case id that two datasets share is refused
+rather than silently replaced.
 """
 
 from __future__ import annotations
