@@ -10,7 +10,7 @@ import pytest
 
 from amoseg.errors import AmosegError, InputError
 from amoseg.io import LabelMap, make_geometry, read_image
-from amoseg.io.dicom_seg import SegSource, check_seg_source, read_seg_source, write_dicom_seg
+from amoseg.io.dicom_seg import SegSource, read_seg_source, write_dicom_seg
 from amoseg.io.organ_codes import ANATOMICAL_STRUCTURE, LEFT, ORGAN_CODES, RIGHT, organ_coding
 from dicom_series import rotation, seg_frames, write_ct_series
 from helpers import tree_snapshot
@@ -221,7 +221,7 @@ def test_label_ids_outside_the_organs_are_refused(tmp_path):
 def test_a_series_without_a_frame_of_reference_is_refused_before_any_work(tmp_path):
     series = _write(tmp_path, _labels(), frame_of_reference=False)
     with pytest.raises(InputError, match=r"has no FrameOfReferenceUID; a DICOM SEG must share") as caught:
-        check_seg_source(series.folder)
+        read_seg_source(series.folder)
     assert caught.value.path == series.folder
 
 
@@ -232,7 +232,7 @@ def test_without_highdicom_the_error_says_what_to_install(tmp_path, monkeypatch)
         write_dicom_seg(_label_as_read(series.folder), series.folder, tmp_path / "seg.dcm", [1])
     assert str(caught.value) == "DICOM SEG output needs highdicom: pip install amoseg[dicom]"
     with pytest.raises(AmosegError, match=r"pip install amoseg\[dicom\]"):
-        check_seg_source(series.folder)
+        read_seg_source(series.folder)
 
 
 def test_a_multi_frame_file_is_refused_before_any_work(tmp_path):
@@ -242,7 +242,7 @@ def test_a_multi_frame_file_is_refused_before_any_work(tmp_path):
     header.NumberOfFrames = 2
     header.save_as(path)
     with pytest.raises(InputError) as caught:
-        check_seg_source(series.folder)
+        read_seg_source(series.folder)
     assert (caught.value.path, caught.value.problem) == (
         series.folder,
         f"{path.name} is a multi-frame image; DICOM SEG output takes a series of single-frame slices",

@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from amoseg.errors import AmosegError, InputError
 from amoseg.io.image import Image
 from amoseg.labels import Modality, parse_modality
+
+if TYPE_CHECKING:
+    from amoseg.io.dicom_seg import SegSource
 
 #: How a label map can be written: NIfTI (``.nii.gz``, or the image file named), or a DICOM
 #: Segmentation of the source series (``.dcm``; DICOM series inputs only).
@@ -26,7 +30,8 @@ class Job:
 
     ``modality`` is None when nothing but the image itself can tell (``decide_modality``);
     ``modality_reason`` says where a declared one came from when the user should hear it.
-    ``output_type`` is one of ``OUTPUT_TYPES``.
+    ``output_type`` is one of ``OUTPUT_TYPES``; for "dicom-seg", ``seg_source`` holds the series'
+    slice headers, read and checked when the job was planned, so the writer reads them no second time.
     """
 
     case_id: str
@@ -35,6 +40,7 @@ class Job:
     modality: Modality | None
     modality_reason: str = ""
     output_type: str = "nifti"
+    seg_source: SegSource | None = None
 
 
 def plan_jobs(
@@ -105,11 +111,12 @@ def plan_jobs(
             output = target if has_image_suffix(target) else target / f"{case_id}.nii.gz"
         tag = None if forced else dicom_modality(source)
         reason = f"the DICOM Modality tag says {tag}" if tag else ""
-        jobs = [Job(case_id, source, output, forced or tag, reason, output_type)]
-        if seg:
-            from amoseg.io.dicom_seg import check_seg_source
+        seg_source = None
+        if seg:  # every slice checked before any work, not only when the SEG is written
+            from amoseg.io.dicom_seg import read_seg_source
 
-            check_seg_source(source)
+            seg_source = read_seg_source(source)
+        jobs = [Job(case_id, source, output, forced or tag, reason, output_type, seg_source)]
     _refuse_overwriting_inputs(source, jobs)
     return jobs
 

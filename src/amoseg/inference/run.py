@@ -179,7 +179,7 @@ def write_outputs(
 
         write_dicom_seg(
             prediction.label,
-            job.source,
+            job.seg_source or job.source,
             job.target,
             prediction.organs,
             model_id=model.plan.plan_id,

@@ -61,26 +61,15 @@ def require_highdicom() -> None:
     _highdicom()
 
 
-def check_seg_source(folder: Path) -> None:
-    """Refuse, before any work, a folder whose series a SEG cannot reference.
-
-    Raises:
-        AmosegError: highdicom is not installed.
-        InputError: the folder holds no single DICOM series; its first slice is unreadable, has no
-            FrameOfReferenceUID (a SEG shares its source's frame of reference), or is a multi-frame
-            image (a SEG is written for series of single-frame slices).
-    """
-    _highdicom()
-    files = series_files(folder)
-    _check_header(folder, Path(files[0]), _read_header(folder, Path(files[0])))
-
-
 def read_seg_source(folder: Path) -> SegSource:
-    """The headers of every slice of the one series in ``folder``, pixels left unread.
+    """The headers of every slice of the one series in ``folder``, pixels left unread, each checked
+    for what a SEG needs of it: done before any work, so an unusable series is refused up front.
 
     Raises:
         AmosegError: highdicom is not installed.
-        InputError: as ``check_seg_source``, for any slice.
+        InputError: the folder holds no single DICOM series; a slice is unreadable, has no
+            FrameOfReferenceUID (a SEG shares its source's frame of reference) or another tag a SEG
+            needs, or is a multi-frame image (a SEG is written for series of single-frame slices).
     """
     _highdicom()
     files = tuple(Path(name) for name in series_files(folder))
