@@ -1,13 +1,19 @@
-"""Benchmark of one float32 training step on the CPU: today's step against what the back-ends offer.
+"""Benchmark of one float32 training step on the CPU: the step before and after amoseg's CPU layout,
+and what else the back-ends offer.
 
 The trainer's own step (``trainer.train_step``: deep-supervision loss, the plan's optimizer, gradient
 clipping) on one random batch of a plan's patch size, in variants that change only how torch runs it:
 
-- ``eager``: as ``amoseg train`` runs it on a CPU (contiguous tensors, deterministic algorithms);
-- ``nondeterministic``: without ``torch.use_deterministic_algorithms``;
-- ``channels_last``: network and input in ``torch.channels_last_3d`` (oneDNN's preferred layout);
-- ``compile``: ``torch.compile`` (inductor); its compile time is printed apart, as it comes out of a
-  training budget.
+- ``before``: the step as ``amoseg train`` ran it until the CPU layout: MONAI's instance norms,
+  contiguous tensors, deterministic algorithms with torch's fill of uninitialized memory;
+- ``amoseg``: as ``amoseg train`` runs it now: instance norms as group norms and the network in
+  ``torch.channels_last_3d`` (``model.network.cpu_layout``), deterministic without the fill
+  (``training.backend``);
+- ``group_norm``: ``before`` with group norms alone; ``channels_last``: ``before`` in channels-last alone
+  (each part of the change on its own);
+- ``nondeterministic``: ``amoseg`` without ``torch.use_deterministic_algorithms``;
+- ``compile``: ``amoseg`` under ``torch.compile`` (inductor); its compile time is printed apart, as it
+  comes out of a training budget.
 
 Variants alternate in blocks of steps, so drifts in machine speed hit all of them; medians. The FLOPs of
 a step are counted by ``torch.utils.flop_counter.FlopCounterMode``; the machine's peak is cores x clock x
@@ -22,7 +28,6 @@ machine's own instruction set, and as an AVX2-only CPU:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import time
@@ -30,7 +35,7 @@ from pathlib import Path
 
 from train_loader import peak_rss_gib, report
 
-VARIANTS = ("eager", "nondeterministic", "channels_last", "compile")
+VARIANTS = ("before", "amoseg", "group_norm", "channels_last", "nondeterministic", "compile")
 
 
 def main() -> None:
@@ -47,6 +52,7 @@ def main() -> None:
 
     from amoseg.model.network import build_training_network
     from amoseg.planning.plan import Plan
+    from amoseg.training.backend import training_backend
     from amoseg.training.calibrate import cpu_model, instruction_set, random_batch
     from amoseg.training.config import TrainConfig
     from amoseg.training.optim import make_optimizer, make_scaler
@@ -60,22 +66,21 @@ def main() -> None:
 
     def build(name: str):
         torch.manual_seed(0)
-        network = build_training_network(plan.network)
-        step_batch = batch
-        if name == "channels_last":
-            network = network.to(memory_format=torch.channels_last_3d)
-            image = batch.image.contiguous(memory_format=torch.channels_last_3d)
-            step_batch = dataclasses.replace(batch, image=image)
+        old_norms = name in ("before", "channels_last")
+        network = build_training_network(plan.network, group_norms=not old_norms)
+        if name != "before" and name != "group_norm":
+            network.place(torch.device("cpu"))
         optimizer = make_optimizer(network, config)
         runner = torch.compile(network) if name == "compile" else network
-        return runner, optimizer, step_batch
+        return runner, optimizer
 
     def step(name: str) -> float:
-        runner, optimizer, step_batch = variants[name]
-        torch.use_deterministic_algorithms(name != "nondeterministic")
-        start = time.perf_counter()
-        train_step(runner, optimizer, scaler, step_batch, None, config.grad_clip_norm)
-        return time.perf_counter() - start
+        runner, optimizer = variants[name]
+        old_backend = name in ("before", "group_norm", "channels_last")
+        with training_backend(deterministic=name != "nondeterministic", fill=old_backend):
+            start = time.perf_counter()
+            train_step(runner, optimizer, scaler, batch, None, config.grad_clip_norm)
+            return time.perf_counter() - start
 
     variants, warmup = {}, {}
     for name in chosen:
@@ -84,7 +89,7 @@ def main() -> None:
         for _ in range(2):  # the first steps allocate, pick kernels, and compile
             step(name)
         warmup[name] = time.perf_counter() - start
-    runner, optimizer, _ = build("eager")
+    runner, optimizer = build("before")
     with FlopCounterMode(display=False) as counter:
         train_step(runner, optimizer, scaler, batch, None, config.grad_clip_norm)
     flops = counter.get_total_flops()
@@ -109,7 +114,7 @@ def main() -> None:
         "step_gflop": round(flops / 1e9, 2),
         "steps_per_variant": len(times[chosen[0]]),
         "median_step_s": {name: round(value, 4) for name, value in median.items()},
-        "speed_up_over_eager": {name: round(median["eager"] / value, 3) for name, value in median.items()},
+        "speed_up_over_before": {name: round(median["before"] / value, 3) for name, value in median.items()},
         "gflops": {name: round(flops / value / 1e9, 1) for name, value in median.items()},
         "peak_gflops": round(peak, 1),
         "peak_basis": peak_basis,
@@ -118,7 +123,7 @@ def main() -> None:
         "peak_rss_gib": peak_rss_gib(),
     }
     lines = [
-        f"{name}: {median[name]:.3f} s per step, {result['speed_up_over_eager'][name]:.2f}x eager, "
+        f"{name}: {median[name]:.3f} s per step, {result['speed_up_over_before'][name]:.2f}x before, "
         f"{result['gflops'][name]:.0f} GFLOP/s = {100 * result['share_of_peak'][name]:.0f} % of peak "
         f"(first two steps {warmup[name]:.1f} s)"
         for name in chosen

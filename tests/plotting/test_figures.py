@@ -13,7 +13,15 @@ from amoseg.evaluation.records import ScoreRow
 from amoseg.labels import ORGAN_BY_ID
 from amoseg.plotting.figures import FEW_POINTS, SMALL_FONT_SIZE, pyplot
 from amoseg.reporting.score_plots import modality_boxplot_figure
-from amoseg.training.log import CURVES_FILE, curves_figure, epoch_record, plot_curves
+from amoseg.training.log import (
+    CURVES_FILE,
+    ORGAN_CURVES_FILE,
+    curves_figure,
+    epoch_record,
+    organ_curves_figure,
+    plot_curves,
+    plot_organ_curves,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -109,6 +117,26 @@ def test_plot_curves_writes_png_and_skips_an_empty_history(tmp_path):
     assert curves_figure([]) is None
     plot_curves(empty, [])
     assert not (empty / CURVES_FILE).exists()
+
+
+def test_each_organ_has_its_panel_of_pseudo_dice_over_the_iterations(tmp_path):
+    history = _history(3, iterations=[50, 100, 120])
+    history[1]["pseudo_dice"]["right_adrenal_gland"] = None  # absent from that epoch's patches
+    figure = _drawn(organ_curves_figure(history, title="fold_all"))
+    panels = [axes for axes in figure.axes if axes.get_visible()]
+    assert len(panels) == 15
+    titles = [axes.get_title() for axes in panels]
+    assert titles[0] == "Spleen: 0.17" and titles[10] == "Right adrenal gland: 0.37"
+    assert titles[14] == "Prostate/uterus: 0.45"
+    line, floor = panels[10].get_lines()
+    np.testing.assert_allclose(line.get_xdata(), [50, 100, 120])
+    np.testing.assert_allclose(line.get_ydata(), [0.27, math.nan, 0.37])
+    assert set(floor.get_ydata()) == {0.5}
+    assert all(axes.get_ylim() == (0, 1) for axes in panels)
+    assert _small_texts(figure) == []
+    plot_organ_curves(tmp_path, history)
+    assert (tmp_path / ORGAN_CURVES_FILE).read_bytes()[:4] == b"\x89PNG"
+    assert organ_curves_figure([{"epoch": 1, "iteration": 5}]) is None
 
 
 def _case(case_id: str, modality: str, spacing: float, organs: dict[int, np.ndarray]) -> CaseStatistics:

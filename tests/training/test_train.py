@@ -33,7 +33,7 @@ def trained(tiny_cache, tmp_path_factory):
 def test_a_run_writes_a_self_contained_fold(trained, tiny_cache):
     output, result = trained
     fold = output / "fold_0"
-    for name in ("config.json", "plans.json", "dataset.json", "log.jsonl", "curves.png"):
+    for name in ("config.json", "plans.json", "dataset.json", "log.jsonl", "curves.png", "organ_curves.png"):
         assert (fold / name).is_file(), name
     for name in ("latest", "best", "final"):
         assert (fold / f"checkpoint_{name}.pt").is_file(), name

@@ -10,6 +10,9 @@ them, which costs a full-resolution map per head in memory and loss compute. ``D
 the same modules but returns the heads at their own resolution, finest first; the labels are
 downsampled to match (``loss.downsample_label``), as nnU-Net does. Its state dict is the DynUNet's under
 the prefix ``network.``; checkpoints store the DynUNet's own state dict, which ``build_network`` loads.
+
+Its instance norms run as group norms of one channel per group (``model.norms``): the same function and
+parameters, but a kernel that keeps the channels-last layout a CPU trains in (``cpu_layout``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from torch import nn
 from amoseg.planning.plan import NetworkTopology, Plan
 
 
-def build_network(plan: Plan | NetworkTopology):
+def build_network(plan: Plan | NetworkTopology, group_norms: bool = True):
     """``monai.networks.nets.DynUNet`` with exactly the plan's stored constructor arguments, its
-    full-resolution encoder and decoder blocks cut to one convolution when the topology says so."""
+    full-resolution encoder and decoder blocks cut to one convolution when the topology says so, and
+    its instance norms as group norms (``group_norms=False`` keeps MONAI's, for comparisons)."""
     from monai.networks.nets import DynUNet
+
+    from amoseg.model.norms import instance_norms_as_group_norms
 
     topology = plan.network if isinstance(plan, Plan) else plan
     network = DynUNet(**topology.dynunet_kwargs())
@@ -33,7 +39,13 @@ def build_network(plan: Plan | NetworkTopology):
         from amoseg.model.blocks import use_single_conv_blocks
 
         use_single_conv_blocks(network)
-    return network
+    return instance_norms_as_group_norms(network) if group_norms else network
+
+
+def cpu_layout(device: torch.device | str) -> torch.memory_format:
+    """The memory format a network runs in on ``device``: channels-last on a CPU, where oneDNN's 3-D
+    convolutions are fastest in it (``bench/cpu_step.py``); torch's default elsewhere."""
+    return torch.channels_last_3d if torch.device(device).type == "cpu" else torch.contiguous_format
 
 
 def training_topology(plan: Plan, residual: bool = False, deep_supervision: bool = True) -> NetworkTopology:
@@ -54,9 +66,16 @@ class DeepSupervision(nn.Module):
     def __init__(self, network: nn.Module) -> None:
         super().__init__()
         self.network = network
+        self.memory_format = torch.contiguous_format
+
+    def place(self, device: torch.device | str) -> DeepSupervision:
+        """Move to ``device`` in the layout that runs fastest there (``cpu_layout``); inputs follow."""
+        self.memory_format = cpu_layout(device)
+        return self.to(device, memory_format=self.memory_format)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         net = self.network
+        image = image.contiguous(memory_format=self.memory_format)
         if not (self.training and net.deep_supervision):
             return [net(image)]
         output = net.output_block(net.skip_layers(image))
@@ -64,9 +83,9 @@ class DeepSupervision(nn.Module):
         return [output, *list(net.heads)]
 
 
-def build_training_network(topology: NetworkTopology) -> DeepSupervision:
+def build_training_network(topology: NetworkTopology, group_norms: bool = True) -> DeepSupervision:
     """A freshly initialized network (the global torch RNG draws the weights)."""
-    return DeepSupervision(build_network(topology))
+    return DeepSupervision(build_network(topology, group_norms))
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -165,7 +165,7 @@ def training_section(files: StudyFiles) -> str:
 
 
 def _fold(root: Path, fold: Path) -> str:
-    from amoseg.training.log import CURVES_FILE, LOG_FILE, read_log
+    from amoseg.training.log import CURVES_FILE, LOG_FILE, ORGAN_CURVES_FILE, read_log
 
     name = str(fold.relative_to(root)) if fold.is_relative_to(root) else str(fold)
     parts = [html.heading(3, name)]
@@ -220,6 +220,11 @@ def _fold(root: Path, fold: Path) -> str:
         parts.append(html.paragraph("Final pseudo-Dice per organ (validation patches, last epoch):"))
         parts.append(html.table(("Organ", "Pseudo-Dice"), organs, table_id=f"training-{fold.name}-organs"))
     parts.append(_embedded(fold / CURVES_FILE, f"training curves of {name}", "`amoseg train`"))
+    parts.append(
+        _embedded(
+            fold / ORGAN_CURVES_FILE, f"each organ's pseudo-Dice during training of {name}", "`amoseg train`"
+        )
+    )
     return "\n".join(parts)
 
 

@@ -5,7 +5,7 @@ The step is the trainer's own (``trainer.train_step``: deep-supervision loss, gr
 optimizer of the plan's training config) on random patches of the plan's size, in the precision
 training will use here (bfloat16 autocast only where the CPU computes it natively and no
 instruction-set cap forbids it, ``optim.autocast_dtype``) and with the determinism setting training
-uses on a CPU.
+uses on a CPU (``training.backend``), in the layout training uses (``DeepSupervision.place``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 
 from amoseg.model.network import build_training_network
 from amoseg.planning.plan import MeasuredStep, Plan
+from amoseg.training.backend import training_backend
 from amoseg.training.batch import Batch
 from amoseg.training.config import TrainConfig
 from amoseg.training.optim import autocast_dtype, make_optimizer, make_scaler
@@ -34,26 +35,21 @@ def measure_training_step(plan: Plan, *, repeats: int = 2, amp: bool = True) -> 
     device = torch.device("cpu")
     config = TrainConfig.for_plan(plan, amp=amp)
     dtype = autocast_dtype(device, config.amp)
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(config.deterministic is not False)
-    # The caller's generators are left as they were: planning from Python must not reseed a program.
-    try:
-        with torch.random.fork_rng(devices=[]):
-            generator = torch.Generator().manual_seed(0)
-            torch.manual_seed(0)
-            model = build_training_network(plan.network)
-            optimizer = make_optimizer(model, config)
-            scaler = make_scaler(device, dtype)
-            batch = random_batch(plan, generator)
-            seconds = []
-            for step in range(WARMUP_STEPS + repeats):
-                start = time.perf_counter()
-                train_step(model, optimizer, scaler, batch, dtype, config.grad_clip_norm)
-                if step >= WARMUP_STEPS:
-                    seconds.append(time.perf_counter() - start)
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic, warn_only=warn_only)
+    # The caller's generators and backend settings are left as they were: planning from Python must
+    # not reseed or reconfigure a program.
+    with training_backend(deterministic=config.deterministic is not False), torch.random.fork_rng(devices=[]):
+        generator = torch.Generator().manual_seed(0)
+        torch.manual_seed(0)
+        model = build_training_network(plan.network).place(device)
+        optimizer = make_optimizer(model, config)
+        scaler = make_scaler(device, dtype)
+        batch = random_batch(plan, generator)
+        seconds = []
+        for step in range(WARMUP_STEPS + repeats):
+            start = time.perf_counter()
+            train_step(model, optimizer, scaler, batch, dtype, config.grad_clip_norm)
+            if step >= WARMUP_STEPS:
+                seconds.append(time.perf_counter() - start)
     return MeasuredStep(
         seconds=round(min(seconds), 4),
         precision="bfloat16" if dtype == torch.bfloat16 else "float32",

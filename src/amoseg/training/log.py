@@ -1,4 +1,5 @@
-"""The run's record for people: ``log.jsonl`` (one JSON object per epoch), ``curves.png``, and the
+"""The run's record for people: ``log.jsonl`` (one JSON object per epoch), ``curves.png``,
+``organ_curves.png`` (each organ's learning on its own panel, drawn when training ends), and the
 progress bar with one printed line per epoch.
 
 The two files are rewritten whole from the history each epoch, atomically; the history travels in every
@@ -20,6 +21,9 @@ from amoseg.planning.plan import Plan
 
 LOG_FILE = "log.jsonl"
 CURVES_FILE = "curves.png"
+ORGAN_CURVES_FILE = "organ_curves.png"
+#: The mean DSC the demo and the report ask of every organ; drawn on each organ's panel.
+ORGAN_FLOOR = 0.5
 
 
 def epoch_record(
@@ -152,6 +156,59 @@ def _curves_figure(plt, records: list[dict], title: str):
     time_axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if len(set(epochs)) == 1:
         time_axes.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def plot_organ_curves(folder: Path, history: Sequence[dict], title: str = "") -> None:
+    """Write ``organ_curves.png`` (see ``organ_curves_figure``); nothing when no epoch has organs."""
+    from amoseg.plotting.figures import save_png
+
+    figure = organ_curves_figure(history, title)
+    if figure is not None:
+        save_png(figure, folder / ORGAN_CURVES_FILE)
+
+
+def organ_curves_figure(history: Sequence[dict], title: str = ""):
+    """Each organ's validation pseudo-Dice over the training iterations, one panel per organ in label
+    order, titled with its last value, with the ``ORGAN_FLOOR`` line: the small organs, which the mean
+    hides, show when (and whether) they were learned. None when no epoch records organs."""
+    from amoseg.plotting.figures import pyplot, styled
+
+    records = [record for record in history if record.get("epoch") is not None and record.get("pseudo_dice")]
+    if not records:
+        return None
+    return styled(_organ_curves_figure)(pyplot(), records, title)
+
+
+def _organ_curves_figure(plt, records: list[dict], title: str):
+    from amoseg.plotting.figures import organ_colour
+
+    names = list(records[-1]["pseudo_dice"])
+    organs = {organ.name: organ for organ in ORGAN_BY_ID.values()}
+    columns = min(5, len(names))
+    rows = math.ceil(len(names) / columns)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(2.6 * columns, 2.1 * rows + 0.6), sharex=True, sharey=True,
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    iterations = [_value(record.get("iteration")) for record in records]
+    style = {"marker": "o", "markersize": 2.5} if len(records) <= 30 else {}
+    for axes, name in zip(grid.flat, names, strict=False):
+        values = [_value(record["pseudo_dice"].get(name)) for record in records]
+        organ = organs.get(name)
+        axes.plot(iterations, values, color=organ_colour(organ.id) if organ else "black", **style)
+        axes.axhline(ORGAN_FLOOR, color="grey", linestyle="--", linewidth=0.8)
+        last = values[-1]
+        label = organ.title if organ else name
+        axes.set_title(f"{label}: {'–' if math.isnan(last) else f'{last:.2f}'}", fontsize=9)
+        axes.set_ylim(0, 1)
+        axes.grid(alpha=0.3)
+    for axes in list(grid.flat)[len(names) :]:
+        axes.set_visible(False)
+    figure.supxlabel("training iterations")
+    figure.supylabel(f"pseudo-Dice (validation patches); dashed: {ORGAN_FLOOR}")
     if title:
         figure.suptitle(title)
     return figure

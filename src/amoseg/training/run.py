@@ -167,6 +167,7 @@ def train(
     from amoseg.model.checkpoint import CHECKPOINT_NAMES, checkpoint_path, read_checkpoint
     from amoseg.model.network import training_topology
     from amoseg.training import distributed
+    from amoseg.training.backend import training_backend
     from amoseg.training.final_validation import VALIDATION_FILE
     from amoseg.training.trainer import TrainingSetup, TrainingState, TrainResult, fit
 
@@ -207,43 +208,42 @@ def train(
     topology = training_topology(plan, residual=config.residual, deep_supervision=config.deep_supervision)
 
     device = resolve_device(config.device)
-    previous = _set_determinism(config, device, context)
-    distributed.start(context, device)
-    try:
-        if context.is_main:
-            from amoseg.atomic import remove_stale_temporaries, write_json
+    with training_backend(**_backend_settings(config, device, context)):
+        distributed.start(context, device)
+        try:
+            if context.is_main:
+                from amoseg.atomic import remove_stale_temporaries, write_json
 
-            fold_dir.mkdir(parents=True, exist_ok=True)
-            # Half-written checkpoints of a killed run (hidden temporaries): never read, only removed.
-            remove_stale_temporaries(runs, ["splits"])
-            remove_stale_temporaries(fold_dir)
-            config.save(fold_dir / CONFIG_FILE)
-            plan.save(fold_dir / PLANS_FILE)
-            write_json(fold_dir / LABELS_FILE, label_map(plan, cases, train_cases))
-        distributed.barrier()
-        if progress and context.is_main:
-            _announce(plan, config, topology, train_cases, val_cases, device, context, resume_from)
-        setup = TrainingSetup(
-            plan=plan,
-            config=config,
-            topology=topology,
-            train_cases=train_cases,
-            val_cases=val_cases,
-            fold_dir=fold_dir,
-            device=device,
-            context=context,
-            labels=class_names(plan),
-            dataset=label_map(plan, cases, train_cases),
-            progress=progress,
-        )
-        result = fit(setup, resume_from)
-        distributed.barrier()
-        if context.is_main:
-            # After the barrier the other ranks are free to leave: this uses no collective.
-            _validate_fold(fold_dir, config, val_cases, device, progress)
-    finally:
-        distributed.stop()
-        _restore_determinism(previous)
+                fold_dir.mkdir(parents=True, exist_ok=True)
+                # Half-written checkpoints of a killed run (hidden temporaries): never read, only removed.
+                remove_stale_temporaries(runs, ["splits"])
+                remove_stale_temporaries(fold_dir)
+                config.save(fold_dir / CONFIG_FILE)
+                plan.save(fold_dir / PLANS_FILE)
+                write_json(fold_dir / LABELS_FILE, label_map(plan, cases, train_cases))
+            distributed.barrier()
+            if progress and context.is_main:
+                _announce(plan, config, topology, train_cases, val_cases, device, context, resume_from)
+            setup = TrainingSetup(
+                plan=plan,
+                config=config,
+                topology=topology,
+                train_cases=train_cases,
+                val_cases=val_cases,
+                fold_dir=fold_dir,
+                device=device,
+                context=context,
+                labels=class_names(plan),
+                dataset=label_map(plan, cases, train_cases),
+                progress=progress,
+            )
+            result = fit(setup, resume_from)
+            distributed.barrier()
+            if context.is_main:
+                # After the barrier the other ranks are free to leave: this uses no collective.
+                _validate_fold(fold_dir, config, val_cases, device, progress)
+        finally:
+            distributed.stop()
     return result
 
 
@@ -276,39 +276,16 @@ def _validate_fold(fold_dir: Path, config: TrainConfig, val_cases: list[CacheCas
     )
 
 
-def _set_determinism(config: TrainConfig, device, context) -> dict[str, Any]:
-    """Apply the determinism and thread settings; return the previous ones for ``_restore_determinism``."""
-    import torch
-
-    previous = {
-        "deterministic": torch.are_deterministic_algorithms_enabled(),
-        "cudnn_benchmark": torch.backends.cudnn.benchmark,
-        "cudnn_deterministic": torch.backends.cudnn.deterministic,
-        "threads": torch.get_num_threads(),
-    }
-    deterministic = config.deterministic if config.deterministic is not None else device.type == "cpu"
-    if deterministic and device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(bool(deterministic))
-    torch.backends.cudnn.deterministic = bool(deterministic)
-    torch.backends.cudnn.benchmark = not deterministic and device.type == "cuda"
+def _backend_settings(config: TrainConfig, device, context) -> dict[str, Any]:
+    """``training_backend``'s arguments for this run: deterministic on a CPU unless the config says,
+    and on a node shared by several CPU processes, its cores divided among them."""
     threads = config.threads
     if threads is None and context.distributed and device.type == "cpu":
         # Processes on one node share its cores; more threads than cores only thrash.
         local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", context.world_size))
         threads = max(1, (os.cpu_count() or 1) // local_processes)
-    if threads:
-        torch.set_num_threads(int(threads))
-    return previous
-
-
-def _restore_determinism(previous: dict[str, Any]) -> None:
-    import torch
-
-    torch.use_deterministic_algorithms(previous["deterministic"])
-    torch.backends.cudnn.benchmark = previous["cudnn_benchmark"]
-    torch.backends.cudnn.deterministic = previous["cudnn_deterministic"]
-    torch.set_num_threads(previous["threads"])
+    deterministic = config.deterministic if config.deterministic is not None else device.type == "cpu"
+    return {"deterministic": bool(deterministic), "device_type": device.type, "threads": threads}
 
 
 def _announce(plan, config, topology, train_cases, val_cases, device, context, resume_from) -> None:

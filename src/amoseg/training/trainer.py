@@ -43,6 +43,7 @@ from amoseg.training.loader import BatchStream, PatchSource
 from amoseg.training.log import (
     epoch_record,
     plot_curves,
+    plot_organ_curves,
     print_epoch,
     progress_bar,
     slow_step_warning,
@@ -288,6 +289,7 @@ def fit(setup: TrainingSetup, resume_from: Checkpoint | None = None) -> TrainRes
         state.history[-1]["weights_sha256_by_rank"] = digests
     if context.is_main:
         write_log(setup.fold_dir, state.history)
+        plot_organ_curves(setup.fold_dir, state.history, title=f"{setup.fold_dir.name}: {setup.plan.plan_id}")
         save("final", "latest")
     return TrainResult.of(setup.fold_dir, state, stopped_by)
 
@@ -298,7 +300,7 @@ def build(
     """The network, optimizer, scaler and state: fresh (the same initial weights on every rank), or
     as the checkpoint left them, generators included."""
     torch.manual_seed(setup.config.seed)
-    model = build_training_network(setup.topology).to(setup.device)
+    model = build_training_network(setup.topology).place(setup.device)
     optimizer = make_optimizer(model, setup.config)
     scaler = make_scaler(setup.device, autocast_dtype(setup.device, setup.config.amp))
     if resume_from is None:

@@ -1,0 +1,52 @@
+"""How torch runs a training: deterministic algorithms, cuDNN's choices, threads and the fill of
+uninitialized memory, set for the run and given back to the caller afterwards (a program that trains
+from Python keeps its own settings)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+@contextmanager
+def training_backend(
+    *, deterministic: bool, device_type: str = "cpu", threads: int | None = None, fill: bool = False
+) -> Iterator[None]:
+    """Run the block with these settings, then restore the previous ones.
+
+    Args:
+        deterministic: ``torch.use_deterministic_algorithms`` and cuDNN's deterministic mode; off also
+            lets cuDNN benchmark its algorithms on a GPU.
+        device_type: "cpu", "cuda" or "mps".
+        threads: torch's CPU threads (None leaves them).
+        fill: in deterministic mode torch fills every new tensor with NaN, so a kernel reading memory it
+            never wrote shows it. That is a debugging aid, not part of determinism (results are the same
+            without it), and on a CPU it writes every activation and gradient once more, so it is off
+            unless asked for.
+    """
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.get_num_threads(),
+    )
+    if deterministic and device_type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    try:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
+        torch.backends.cudnn.deterministic = deterministic
+        torch.backends.cudnn.benchmark = not deterministic and device_type == "cuda"
+        if threads:
+            torch.set_num_threads(int(threads))
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        torch.utils.deterministic.fill_uninitialized_memory = previous[2]
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = previous[3], previous[4]
+        torch.set_num_threads(previous[5])
