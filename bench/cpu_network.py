@@ -56,12 +56,13 @@ def main() -> None:
     )
     batch, _ = source.batch(0)
     torch.use_deterministic_algorithms(True)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # as training.backend runs training
     dtype = autocast_dtype(torch.device("cpu"), config.amp)
     variants = {}
     for name, single in (("two", False), ("one", True)):
         topology = dataclasses.replace(plan.network, single_conv_blocks=single)
         torch.manual_seed(0)
-        network = build_training_network(topology)
+        network = build_training_network(topology).place(torch.device("cpu"))
         variants[name] = (
             topology,
             network,

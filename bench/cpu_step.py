@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--plan", type=Path, default=Path("demo_out/plans.json"))
     parser.add_argument("--steps", type=int, default=4, help="steps per block")
     parser.add_argument("--rounds", type=int, default=4, help="blocks per variant")
-    parser.add_argument("--skip", default="", help="comma-separated variants to leave out")
+    parser.add_argument("--skip", default="", help="comma-separated variants to leave out (not before)")
     parser.add_argument("--output", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
 
@@ -51,6 +51,7 @@ def main() -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from amoseg.model.network import build_training_network
+    from amoseg.model.norms import instance_norms_as_group_norms
     from amoseg.planning.plan import Plan
     from amoseg.training.backend import training_backend
     from amoseg.training.calibrate import cpu_model, instruction_set, random_batch
@@ -62,14 +63,18 @@ def main() -> None:
     config = TrainConfig.for_plan(plan, amp=False)
     scaler = make_scaler(torch.device("cpu"), None)
     batch = random_batch(plan, torch.Generator().manual_seed(0))
-    chosen = [name for name in VARIANTS if name not in args.skip.split(",")]
+    chosen = [name for name in VARIANTS if name not in args.skip.split(",") or name == "before"]
 
     def build(name: str):
         torch.manual_seed(0)
-        old_norms = name in ("before", "channels_last")
-        network = build_training_network(plan.network, group_norms=not old_norms)
-        if name != "before" and name != "group_norm":
+        network = build_training_network(plan.network)
+        if name in ("amoseg", "nondeterministic", "compile"):
             network.place(torch.device("cpu"))
+        elif name == "group_norm":
+            instance_norms_as_group_norms(network.network)
+        elif name == "channels_last":
+            network.network.to(memory_format=torch.channels_last_3d)
+            network.memory_format = torch.channels_last_3d
         optimizer = make_optimizer(network, config)
         runner = torch.compile(network) if name == "compile" else network
         return runner, optimizer

@@ -70,7 +70,7 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
     from amoseg.io import read_image, write_image
     from amoseg.labels import ORGAN_BY_ID
     from amoseg.model.loading import Model
-    from amoseg.model.network import build_network
+    from amoseg.model.network import build_network, for_device
     from amoseg.planning import make_plan
 
     torch.set_num_threads(threads)
@@ -84,7 +84,7 @@ def measure(case: str, preset: str, mirror: bool, threads: int, model_dir: str |
     else:
         plan = make_plan(_fingerprint(shape, spacing), preset)
         torch.manual_seed(0)
-        network = build_network(plan).eval()
+        network = for_device(build_network(plan), "cpu").eval()  # as load_model places a trained one
         model = Model(networks=(network,), plan=plan, labels={i: o.name for i, o in ORGAN_BY_ID.items()})
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder) / "case.nii.gz", Path(folder) / "out.nii.gz"

@@ -100,7 +100,8 @@ def main() -> None:
     config = TrainConfig.for_plan(plan)
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)
-    model = build_training_network(plan.network)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # as training.backend runs training
+    model = build_training_network(plan.network).place(torch.device("cpu"))
     optimizer = make_optimizer(model, config)
     # The precision `amoseg train` uses here: bfloat16 autocast on CPUs with native bf16, else float32.
     dtype = autocast_dtype(torch.device("cpu"), config.amp)

@@ -289,10 +289,6 @@ def _print_ending(console, evaluation, result: DemoResult, settings: DemoSetting
     )
 
 
-#: An organ with a mean test DSC below this is named in the closing lines as not learned well enough.
-WEAK_ORGAN_DSC = 0.5
-
-
 def closing_lines(fold: Path, evaluation) -> list[str]:
     """What the result depended on: training achieved against planned, the step time measured and the
     precision, and the organs not found (no voxel in any test case that has them) or found poorly."""
@@ -343,6 +339,7 @@ def _precision(plan) -> str:
 
 def _organ_lines(evaluation) -> list[str]:
     from amoseg.labels import ORGAN_BY_ID
+    from amoseg.training.log import WEAK_ORGAN_DSC
 
     missing, weak = [], []
     for name in ("CT", "MR"):

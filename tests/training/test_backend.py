@@ -8,23 +8,30 @@ import torch
 from amoseg.training.backend import training_backend
 
 
+def _settings():
+    return (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.get_num_threads(),
+    )
+
+
 def test_the_settings_hold_inside_and_are_restored_after_an_error():
-    before = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.utils.deterministic.fill_uninitialized_memory,
-        torch.get_num_threads(),
-    )
-    with pytest.raises(RuntimeError), training_backend(deterministic=not before[0], threads=1):
-        assert torch.are_deterministic_algorithms_enabled() == (not before[0])
-        assert torch.utils.deterministic.fill_uninitialized_memory is False
-        assert torch.get_num_threads() == 1
-        raise RuntimeError("stop")
-    after = (
-        torch.are_deterministic_algorithms_enabled(),
-        torch.utils.deterministic.fill_uninitialized_memory,
-        torch.get_num_threads(),
-    )
-    assert after == before
+    threads = torch.get_num_threads()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        before = _settings()
+        with pytest.raises(RuntimeError), training_backend(deterministic=False, threads=threads + 1):
+            assert _settings()[:3] == (False, False, False)
+            assert torch.get_num_threads() == threads + 1
+            raise RuntimeError("stop")
+        assert _settings() == before
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)
 
 
 def test_deterministic_mode_fills_new_tensors_only_when_asked():

@@ -58,7 +58,7 @@ def measure_step(
     """
     import torch
 
-    from amoseg.model.network import build_network
+    from amoseg.model.network import build_network, for_device
 
     patch = tuple(int(v) for v in (patch_size or plan.patch_size))
     batch = int(batch_size or plan.batch_size)
@@ -70,7 +70,7 @@ def measure_step(
     try:
         _reset_peak(device)
         baseline = _resident_bytes() if device == "cpu" else 0
-        network = build_network(plan).to(device)
+        network = for_device(build_network(plan), device)  # the layout training and prediction use
         optimizer = torch.optim.SGD(network.parameters(), lr=1e-3, momentum=0.99, nesterov=True)
         generator = torch.Generator().manual_seed(0)
         image = torch.randn((batch, 1, *patch), generator=generator).to(device)

@@ -11,8 +11,9 @@ the same modules but returns the heads at their own resolution, finest first; th
 downsampled to match (``loss.downsample_label``), as nnU-Net does. Its state dict is the DynUNet's under
 the prefix ``network.``; checkpoints store the DynUNet's own state dict, which ``build_network`` loads.
 
-Its instance norms run as group norms of one channel per group (``model.norms``): the same function and
-parameters, but a kernel that keeps the channels-last layout a CPU trains in (``cpu_layout``).
+On a CPU the network runs in channels-last layout with its instance norms as group norms of one channel
+per group (``for_device``, ``model.norms``): the same function and parameters, but a kernel that keeps
+that layout. Elsewhere it stays as MONAI builds it.
 """
 
 from __future__ import annotations
@@ -25,13 +26,10 @@ from torch import nn
 from amoseg.planning.plan import NetworkTopology, Plan
 
 
-def build_network(plan: Plan | NetworkTopology, group_norms: bool = True):
+def build_network(plan: Plan | NetworkTopology):
     """``monai.networks.nets.DynUNet`` with exactly the plan's stored constructor arguments, its
-    full-resolution encoder and decoder blocks cut to one convolution when the topology says so, and
-    its instance norms as group norms (``group_norms=False`` keeps MONAI's, for comparisons)."""
+    full-resolution encoder and decoder blocks cut to one convolution when the topology says so."""
     from monai.networks.nets import DynUNet
-
-    from amoseg.model.norms import instance_norms_as_group_norms
 
     topology = plan.network if isinstance(plan, Plan) else plan
     network = DynUNet(**topology.dynunet_kwargs())
@@ -39,13 +37,28 @@ def build_network(plan: Plan | NetworkTopology, group_norms: bool = True):
         from amoseg.model.blocks import use_single_conv_blocks
 
         use_single_conv_blocks(network)
-    return instance_norms_as_group_norms(network) if group_norms else network
+    return network
 
 
 def cpu_layout(device: torch.device | str) -> torch.memory_format:
     """The memory format a network runs in on ``device``: channels-last on a CPU, where oneDNN's 3-D
     convolutions are fastest in it (``bench/cpu_step.py``); torch's default elsewhere."""
     return torch.channels_last_3d if torch.device(device).type == "cpu" else torch.contiguous_format
+
+
+def for_device(network: nn.Module, device: torch.device | str) -> nn.Module:
+    """``network`` moved to ``device`` in the layout that runs fastest there (``cpu_layout``).
+
+    On a CPU its instance norms become group norms first (torch's instance norm would turn every
+    channels-last tensor back). Not on GPUs: CUDA autocast runs group norm, unlike instance norm, in
+    float32, which the memory model of the GPU presets does not count.
+    """
+    layout = cpu_layout(device)
+    if layout == torch.channels_last_3d:
+        from amoseg.model.norms import instance_norms_as_group_norms
+
+        instance_norms_as_group_norms(network)
+    return network.to(device, memory_format=layout)
 
 
 def training_topology(plan: Plan, residual: bool = False, deep_supervision: bool = True) -> NetworkTopology:
@@ -69,9 +82,11 @@ class DeepSupervision(nn.Module):
         self.memory_format = torch.contiguous_format
 
     def place(self, device: torch.device | str) -> DeepSupervision:
-        """Move to ``device`` in the layout that runs fastest there (``cpu_layout``); inputs follow."""
+        """Move to ``device`` as ``for_device`` does; inputs are converted to its layout. The way to move
+        this module: a plain ``.to`` keeps converting inputs to the layout of the last ``place``."""
+        self.network = for_device(self.network, device)
         self.memory_format = cpu_layout(device)
-        return self.to(device, memory_format=self.memory_format)
+        return self
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         net = self.network
@@ -83,9 +98,10 @@ class DeepSupervision(nn.Module):
         return [output, *list(net.heads)]
 
 
-def build_training_network(topology: NetworkTopology, group_norms: bool = True) -> DeepSupervision:
-    """A freshly initialized network (the global torch RNG draws the weights)."""
-    return DeepSupervision(build_network(topology, group_norms))
+def build_training_network(topology: NetworkTopology) -> DeepSupervision:
+    """A freshly initialized network (the global torch RNG draws the weights), on the CPU in torch's
+    default layout until ``place``."""
+    return DeepSupervision(build_network(topology))
 
 
 def unwrap(model: nn.Module) -> nn.Module:

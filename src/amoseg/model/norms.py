@@ -4,7 +4,7 @@ The two compute the same function with the same parameters (``weight``, ``bias``
 checkpoints are shared. The reason to swap: torch's instance norm runs batch norm on a (1, B*C, ...)
 view, which forces a channels-last tensor back to the contiguous layout and the next convolution to
 convert it again; its group norm has a channels-last CPU kernel. With the network in channels-last
-layout on a CPU (``model.network.cpu_layout``) a float32 training step is faster
+layout on a CPU (``model.network.for_device``) a float32 training step is faster
 (``bench/cpu_step.py``, docs/benchmarks.md).
 """
 
@@ -34,9 +34,11 @@ class ChannelNorm(nn.GroupNorm):
 
 
 def group_norm_like(norm: nn.InstanceNorm3d) -> ChannelNorm:
-    """A group norm equal to ``norm``: as many groups as channels, the same epsilon and affine weights."""
+    """A group norm equal to ``norm``: as many groups as channels, the same epsilon and affine weights,
+    on their device and in their precision."""
     channels = norm.num_features
-    replacement = ChannelNorm(channels, channels, eps=norm.eps, affine=norm.affine)
+    where = {"device": norm.weight.device, "dtype": norm.weight.dtype} if norm.affine else {}
+    replacement = ChannelNorm(channels, channels, eps=norm.eps, affine=norm.affine, **where)
     if norm.affine:
         replacement.load_state_dict(norm.state_dict())
     return replacement

@@ -165,7 +165,8 @@ def training_section(files: StudyFiles) -> str:
 
 
 def _fold(root: Path, fold: Path) -> str:
-    from amoseg.training.log import CURVES_FILE, LOG_FILE, ORGAN_CURVES_FILE, read_log
+    from amoseg.plotting.figures import figure_png
+    from amoseg.training.log import CURVES_FILE, LOG_FILE, organ_curves_figure, read_log
 
     name = str(fold.relative_to(root)) if fold.is_relative_to(root) else str(fold)
     parts = [html.heading(3, name)]
@@ -220,11 +221,12 @@ def _fold(root: Path, fold: Path) -> str:
         parts.append(html.paragraph("Final pseudo-Dice per organ (validation patches, last epoch):"))
         parts.append(html.table(("Organ", "Pseudo-Dice"), organs, table_id=f"training-{fold.name}-organs"))
     parts.append(_embedded(fold / CURVES_FILE, f"training curves of {name}", "`amoseg train`"))
-    parts.append(
-        _embedded(
-            fold / ORGAN_CURVES_FILE, f"each organ's pseudo-Dice during training of {name}", "`amoseg train`"
+    # Drawn from the log, so a run still going, killed, or older than organ_curves.png has it too.
+    organ_curves = organ_curves_figure(history, title=name)
+    if organ_curves is not None:
+        parts.append(
+            html.image(figure_png(organ_curves), f"each organ's pseudo-Dice during training of {name}")
         )
-    )
     return "\n".join(parts)
 
 

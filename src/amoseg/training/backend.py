@@ -1,6 +1,7 @@
 """How torch runs a training: deterministic algorithms, cuDNN's choices, threads and the fill of
 uninitialized memory, set for the run and given back to the caller afterwards (a program that trains
-from Python keeps its own settings)."""
+from Python keeps its own settings). ``CUBLAS_WORKSPACE_CONFIG``, which deterministic CUDA needs, stays
+set: it must be there before CUDA starts, and changes nothing for CPU work."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def training_backend(
             lets cuDNN benchmark its algorithms on a GPU.
         device_type: "cpu", "cuda" or "mps".
         threads: torch's CPU threads (None leaves them).
-        fill: in deterministic mode torch fills every new tensor with NaN, so a kernel reading memory it
-            never wrote shows it. That is a debugging aid, not part of determinism (results are the same
-            without it), and on a CPU it writes every activation and gradient once more, so it is off
-            unless asked for.
+        fill: in deterministic mode torch fills every new tensor with NaN, so that a kernel reading
+            memory it never wrote gives NaN rather than garbage. No kernel of a training step does (runs
+            with the fill never produced a NaN loss), so results are the same without it, and on a CPU
+            it writes every activation and gradient once more: off unless asked for.
     """
     previous = (
         torch.are_deterministic_algorithms_enabled(),

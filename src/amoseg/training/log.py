@@ -22,8 +22,9 @@ from amoseg.planning.plan import Plan
 LOG_FILE = "log.jsonl"
 CURVES_FILE = "curves.png"
 ORGAN_CURVES_FILE = "organ_curves.png"
-#: The mean DSC the demo and the report ask of every organ; drawn on each organ's panel.
-ORGAN_FLOOR = 0.5
+#: An organ whose mean test DSC is below this counts as not learned well enough: the demo names it in
+#: its closing lines, and each organ's panel draws the line.
+WEAK_ORGAN_DSC = 0.5
 
 
 def epoch_record(
@@ -172,7 +173,7 @@ def plot_organ_curves(folder: Path, history: Sequence[dict], title: str = "") ->
 
 def organ_curves_figure(history: Sequence[dict], title: str = ""):
     """Each organ's validation pseudo-Dice over the training iterations, one panel per organ in label
-    order, titled with its last value, with the ``ORGAN_FLOOR`` line: the small organs, which the mean
+    order, titled with its last value, with the ``WEAK_ORGAN_DSC`` line: the small organs, which the mean
     hides, show when (and whether) they were learned. None when no epoch records organs."""
     from amoseg.plotting.figures import pyplot, styled
 
@@ -199,7 +200,7 @@ def _organ_curves_figure(plt, records: list[dict], title: str):
         values = [_value(record["pseudo_dice"].get(name)) for record in records]
         organ = organs.get(name)
         axes.plot(iterations, values, color=organ_colour(organ.id) if organ else "black", **style)
-        axes.axhline(ORGAN_FLOOR, color="grey", linestyle="--", linewidth=0.8)
+        axes.axhline(WEAK_ORGAN_DSC, color="grey", linestyle="--", linewidth=0.8)
         last = values[-1]
         label = organ.title if organ else name
         axes.set_title(f"{label}: {'–' if math.isnan(last) else f'{last:.2f}'}", fontsize=9)
@@ -208,7 +209,7 @@ def _organ_curves_figure(plt, records: list[dict], title: str):
     for axes in list(grid.flat)[len(names) :]:
         axes.set_visible(False)
     figure.supxlabel("training iterations")
-    figure.supylabel(f"pseudo-Dice (validation patches); dashed: {ORGAN_FLOOR}")
+    figure.supylabel(f"pseudo-Dice (validation patches); dashed: {WEAK_ORGAN_DSC}")
     if title:
         figure.suptitle(title)
     return figure

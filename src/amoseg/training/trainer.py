@@ -289,8 +289,8 @@ def fit(setup: TrainingSetup, resume_from: Checkpoint | None = None) -> TrainRes
         state.history[-1]["weights_sha256_by_rank"] = digests
     if context.is_main:
         write_log(setup.fold_dir, state.history)
-        plot_organ_curves(setup.fold_dir, state.history, title=f"{setup.fold_dir.name}: {setup.plan.plan_id}")
         save("final", "latest")
+        plot_organ_curves(setup.fold_dir, state.history, title=f"{setup.fold_dir.name}: {setup.plan.plan_id}")
     return TrainResult.of(setup.fold_dir, state, stopped_by)
 
 
