@@ -2,7 +2,7 @@
 ``organ_curves.png`` (each organ's learning on its own panel, drawn when training ends), and the
 progress bar with one printed line per epoch.
 
-The two files are rewritten whole from the history each epoch, atomically; the history travels in every
+``log.jsonl`` and ``curves.png`` are rewritten whole from the history each epoch, atomically; the history travels in every
 checkpoint too, so a resumed run's log holds exactly the epochs its weights went through, even when
 the interrupted run got further than its last checkpoint.
 """
