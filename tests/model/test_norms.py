@@ -1,4 +1,5 @@
-"""Instance norms run as group norms on a CPU: the same function, parameters and checkpoints."""
+"""Instance norms that keep a channels-last tensor channels-last: the same function, parameters and
+checkpoints as torch's."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from amoseg.model.network import build_network, build_training_network, cpu_layout, for_device
-from amoseg.model.norms import group_norm_like, instance_norms_as_group_norms
+from amoseg.model.norms import ChannelsLastInstanceNorm, channels_last_instance_norms, channels_last_like
 from tiny import tiny_plan
 
 
@@ -20,15 +21,18 @@ def _instance_norm_by_hand(features, weight, bias, eps):
     return (features - mean) / torch.sqrt(variance + eps) * weight.view(shape) + bias.view(shape)
 
 
+@pytest.mark.parametrize("cases", [1, 3])
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last_3d])
-def test_the_group_norm_computes_the_instance_norm_and_its_gradients(layout):
+def test_the_norm_computes_the_instance_norm_and_its_gradients_in_the_input_layout(layout, cases):
     generator = torch.Generator().manual_seed(0)
     norm = nn.InstanceNorm3d(5, affine=True)
     with torch.no_grad():
         norm.weight.copy_(torch.rand(5, generator=generator) + 0.5)
         norm.bias.copy_(torch.randn(5, generator=generator))
-    replacement = group_norm_like(norm)
-    values = torch.randn((2, 5, 6, 7, 4), generator=generator) * 3 + 1
+    replacement = channels_last_like(norm)
+    # Each case and channel on its own scale, so that statistics mixed across cases would show.
+    scale = torch.rand((cases, 5, 1, 1, 1), generator=generator) * 4 + 0.5
+    values = torch.randn((cases, 5, 6, 7, 4), generator=generator) * scale + scale
     weighting = torch.linspace(-1, 1, 7).view(1, 1, 1, 7, 1)
 
     def gradients(function):
@@ -48,9 +52,7 @@ def test_the_group_norm_computes_the_instance_norm_and_its_gradients(layout):
 
 
 def test_a_norm_after_frozen_layers_trains_in_channels_last():
-    # torch's channels-last kernel crashes the process when only the norm's own parameters need
-    # gradients; the norm steps around it.
-    norm = group_norm_like(nn.InstanceNorm3d(5, affine=True))
+    norm = channels_last_like(nn.InstanceNorm3d(5, affine=True))
     frozen = torch.randn((2, 5, 6, 7, 4)).contiguous(memory_format=torch.channels_last_3d)
     norm(frozen).square().sum().backward()
     assert norm.weight.grad is not None and torch.isfinite(norm.weight.grad).all()
@@ -59,10 +61,10 @@ def test_a_norm_after_frozen_layers_trains_in_channels_last():
 def test_only_stateless_instance_norms_are_replaced_on_their_device_and_precision():
     module = nn.Sequential(nn.InstanceNorm3d(4, affine=True), nn.InstanceNorm3d(4, track_running_stats=True))
     module = module.to(torch.float64)
-    instance_norms_as_group_norms(module)
-    assert isinstance(module[0], nn.GroupNorm) and module[0].num_groups == 4
+    channels_last_instance_norms(module)
+    assert type(module[0]) is ChannelsLastInstanceNorm and module[0].num_features == 4
     assert module[0].weight.dtype == torch.float64
-    assert isinstance(module[1], nn.InstanceNorm3d)
+    assert type(module[1]) is nn.InstanceNorm3d
 
 
 @pytest.mark.parametrize("single", [True, False])
@@ -71,8 +73,8 @@ def test_on_a_cpu_the_network_and_its_checkpoints_are_the_same_with_either_norm(
     torch.manual_seed(0)
     monai_norms = build_network(topology).eval()
     on_cpu = for_device(build_network(topology), "cpu").eval()
-    assert any(isinstance(layer, nn.InstanceNorm3d) for layer in monai_norms.modules())
-    assert not any(isinstance(layer, nn.InstanceNorm3d) for layer in on_cpu.modules())
+    assert any(type(layer) is nn.InstanceNorm3d for layer in monai_norms.modules())
+    assert not any(type(layer) is nn.InstanceNorm3d for layer in on_cpu.modules())
     assert monai_norms.state_dict().keys() == on_cpu.state_dict().keys()
     on_cpu.load_state_dict(monai_norms.state_dict())  # a checkpoint from before loads as it is
     image = torch.randn((1, 1, 16, 16, 8), generator=torch.Generator().manual_seed(1))

@@ -11,9 +11,9 @@ the same modules but returns the heads at their own resolution, finest first; th
 downsampled to match (``loss.downsample_label``), as nnU-Net does. Its state dict is the DynUNet's under
 the prefix ``network.``; checkpoints store the DynUNet's own state dict, which ``build_network`` loads.
 
-On a CPU the network runs in channels-last layout with its instance norms as group norms of one channel
-per group (``for_device``, ``model.norms``): the same function and parameters, but a kernel that keeps
-that layout. Elsewhere it stays as MONAI builds it.
+On a CPU the network runs in channels-last layout with instance norms that keep that layout
+(``for_device``, ``model.norms``): the same function and parameters, other kernels. Elsewhere it stays as
+MONAI builds it.
 """
 
 from __future__ import annotations
@@ -49,15 +49,15 @@ def cpu_layout(device: torch.device | str) -> torch.memory_format:
 def for_device(network: nn.Module, device: torch.device | str) -> nn.Module:
     """``network`` moved to ``device`` in the layout that runs fastest there (``cpu_layout``).
 
-    On a CPU its instance norms become group norms first (torch's instance norm would turn every
-    channels-last tensor back). Not on GPUs: CUDA autocast runs group norm, unlike instance norm, in
-    float32, which the memory model of the GPU presets does not count.
+    On a CPU its instance norms are replaced first by ones that keep the layout (torch's would turn
+    every channels-last tensor back, ``model.norms``). GPUs keep torch's default layout and MONAI's norms:
+    nothing there was measured faster.
     """
     layout = cpu_layout(device)
     if layout == torch.channels_last_3d:
-        from amoseg.model.norms import instance_norms_as_group_norms
+        from amoseg.model.norms import channels_last_instance_norms
 
-        instance_norms_as_group_norms(network)
+        channels_last_instance_norms(network)
     return network.to(device, memory_format=layout)
 
 

@@ -1,11 +1,17 @@
 """How torch runs a training: deterministic algorithms, cuDNN's choices, threads and the fill of
 uninitialized memory, set for the run and given back to the caller afterwards (a program that trains
 from Python keeps its own settings). ``CUBLAS_WORKSPACE_CONFIG``, which deterministic CUDA needs, stays
-set: it must be there before CUDA starts, and changes nothing for CPU work."""
+set: it must be there before CUDA starts, and changes nothing for CPU work.
+
+On a CPU, also how the C library's allocator treats the memory torch frees (``keep_freed_memory``); that
+one lasts for the rest of the process.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,3 +57,32 @@ def training_backend(
         torch.utils.deterministic.fill_uninitialized_memory = previous[2]
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = previous[3], previous[4]
         torch.set_num_threads(previous[5])
+
+
+#: glibc's ``mallopt`` parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+#: Free memory the heap may hold on to instead of giving it back to the system.
+KEPT_FREE_BYTES = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep the memory torch frees, for the rest of the process; whether it could.
+
+    A CPU training step allocates and frees its activations and gradients, tens to hundreds of MB. By
+    default glibc maps every block above its threshold (at most 32 MB) fresh from the system and
+    unmaps it when freed, and gives a free heap top back: the next step faults every page in again,
+    zero-filled by the kernel. On the real-data plan that was 560,000 page faults and 1.8 s of system
+    time per 3.4-second step. Served from a heap that keeps up to ``KEPT_FREE_BYTES`` free, a step
+    faults almost never (``bench/cpu_step.py --allocator-pairs``, docs/benchmarks.md); the cost is
+    that the process's resident memory stays near its peak. Not glibc (macOS, musl): nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    # Order matters: with mapping off, every block comes from the heap, whose top is trimmed by the
+    # threshold set first.
+    return bool(mallopt(_M_TRIM_THRESHOLD, KEPT_FREE_BYTES)) and bool(mallopt(_M_MMAP_MAX, 0))

@@ -5,7 +5,8 @@ The step is the trainer's own (``trainer.train_step``: deep-supervision loss, gr
 optimizer of the plan's training config) on random patches of the plan's size, in the precision
 training will use here (bfloat16 autocast only where the CPU computes it natively and no
 instruction-set cap forbids it, ``optim.autocast_dtype``) and with the determinism setting training
-uses on a CPU (``training.backend``), in the layout training uses (``DeepSupervision.place``).
+uses on a CPU (``training.backend``, including its allocator setting), in the layout training uses
+(``DeepSupervision.place``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from amoseg.model.network import build_training_network
 from amoseg.planning.plan import MeasuredStep, Plan
-from amoseg.training.backend import training_backend
+from amoseg.training.backend import keep_freed_memory, training_backend
 from amoseg.training.batch import Batch
 from amoseg.training.config import TrainConfig
 from amoseg.training.optim import autocast_dtype, make_optimizer, make_scaler
@@ -35,8 +36,10 @@ def measure_training_step(plan: Plan, *, repeats: int = 2, amp: bool = True) -> 
     device = torch.device("cpu")
     config = TrainConfig.for_plan(plan, amp=amp)
     dtype = autocast_dtype(device, config.amp)
-    # The caller's generators and backend settings are left as they were: planning from Python must
-    # not reseed or reconfigure a program.
+    # The caller's generators and torch settings are left as they were: planning from Python must not
+    # reseed or reconfigure a program. The allocator setting stays (it cannot be read back), as it
+    # does after training, which it is measured for.
+    keep_freed_memory()
     with training_backend(deterministic=config.deterministic is not False), torch.random.fork_rng(devices=[]):
         generator = torch.Generator().manual_seed(0)
         torch.manual_seed(0)

@@ -158,6 +158,8 @@ def train(
     Under ``torchrun`` every process calls this; rank 0 writes. With ``resume`` the fold continues from
     its ``checkpoint_latest.pt`` (from scratch when there is none; nothing to do when it has finished)
     with the stored settings, changed only by ``resume_changes`` (keys from ``RESUMABLE_CHANGES``).
+    Torch's settings are given back afterwards; on a CPU the C library's allocator keeps freed memory
+    for the rest of the process (``backend.keep_freed_memory``).
 
     Raises:
         AmosegError: no cache for the plan, a case made by another plan, a fold that does not exist or
@@ -167,7 +169,7 @@ def train(
     from amoseg.model.checkpoint import CHECKPOINT_NAMES, checkpoint_path, read_checkpoint
     from amoseg.model.network import training_topology
     from amoseg.training import distributed
-    from amoseg.training.backend import training_backend
+    from amoseg.training.backend import keep_freed_memory, training_backend
     from amoseg.training.final_validation import VALIDATION_FILE
     from amoseg.training.trainer import TrainingSetup, TrainingState, TrainResult, fit
 
@@ -208,6 +210,8 @@ def train(
     topology = training_topology(plan, residual=config.residual, deep_supervision=config.deep_supervision)
 
     device = resolve_device(config.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     with training_backend(**_backend_settings(config, device, context)):
         distributed.start(context, device)
         try:
