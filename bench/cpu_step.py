@@ -80,7 +80,7 @@ def main() -> None:
     from torch.utils.flop_counter import FlopCounterMode
 
     from amoseg.model.network import build_training_network
-    from amoseg.model.norms import channels_last_instance_norms
+    from amoseg.model.norms import replace_instance_norms
     from amoseg.planning.plan import Plan
     from amoseg.training.backend import keep_freed_memory, training_backend
     from amoseg.training.calibrate import cpu_model, instruction_set, random_batch
@@ -105,7 +105,7 @@ def main() -> None:
         network = build_training_network(plan.network)
         if name in ("amoseg", "nondeterministic", "compile", "group_norm"):
             if name == "group_norm":
-                channels_last_instance_norms(network.network, group_norm_like)
+                replace_instance_norms(network.network, group_norm_like)
             network.place(torch.device("cpu"))
         elif name == "channels_last":
             network.network.to(memory_format=torch.channels_last_3d)
@@ -204,10 +204,12 @@ def compare_processes(args) -> None:
     first = runs["before"][0]
 
     def median_of(variant: str, key: str) -> float:
-        values = [run[key][variant] if isinstance(run[key], dict) else run[key] for run in runs[variant]]
-        return statistics.median(values)
+        return statistics.median(run[key] for run in runs[variant])
 
-    seconds = {variant: median_of(variant, "median_step_s") for variant in runs}
+    seconds = {
+        variant: statistics.median(run["median_step_s"][variant] for run in values)
+        for variant, values in runs.items()
+    }
     pairs = [
         round(before["median_step_s"]["before"] / amoseg["median_step_s"]["amoseg"], 3)
         for before, amoseg in zip(runs["before"], runs["amoseg"], strict=True)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from amoseg.model.network import build_network, build_training_network, cpu_layout, for_device
-from amoseg.model.norms import ChannelsLastInstanceNorm, channels_last_instance_norms, channels_last_like
+from amoseg.model.norms import ChannelsLastInstanceNorm, channels_last_like, replace_instance_norms
 from tiny import tiny_plan
 
 
@@ -61,7 +61,7 @@ def test_a_norm_after_frozen_layers_trains_in_channels_last():
 def test_only_stateless_instance_norms_are_replaced_on_their_device_and_precision():
     module = nn.Sequential(nn.InstanceNorm3d(4, affine=True), nn.InstanceNorm3d(4, track_running_stats=True))
     module = module.to(torch.float64)
-    channels_last_instance_norms(module)
+    replace_instance_norms(module)
     assert type(module[0]) is ChannelsLastInstanceNorm and module[0].num_features == 4
     assert module[0].weight.dtype == torch.float64
     assert type(module[1]) is nn.InstanceNorm3d

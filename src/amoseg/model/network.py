@@ -55,9 +55,9 @@ def for_device(network: nn.Module, device: torch.device | str) -> nn.Module:
     """
     layout = cpu_layout(device)
     if layout == torch.channels_last_3d:
-        from amoseg.model.norms import channels_last_instance_norms
+        from amoseg.model.norms import replace_instance_norms
 
-        channels_last_instance_norms(network)
+        replace_instance_norms(network)
     return network.to(device, memory_format=layout)
 
 

@@ -50,7 +50,7 @@ def channels_last_like(norm: nn.InstanceNorm3d) -> ChannelsLastInstanceNorm:
     return replacement
 
 
-def channels_last_instance_norms(
+def replace_instance_norms(
     module: nn.Module,
     replace: Callable[[nn.InstanceNorm3d], nn.Module] = channels_last_like,
 ) -> nn.Module:
@@ -64,5 +64,5 @@ def channels_last_instance_norms(
         if type(child) is nn.InstanceNorm3d and not child.track_running_stats:
             setattr(module, name, replace(child))
         else:
-            channels_last_instance_norms(child, replace)
+            replace_instance_norms(child, replace)
     return module

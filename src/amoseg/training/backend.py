@@ -83,6 +83,6 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    # Order matters: with mapping off, every block comes from the heap, whose top is trimmed by the
-    # threshold set first.
+    # Both are needed: with mapping off every block comes from the heap, and the trim threshold keeps
+    # the heap's freed top from going back to the system.
     return bool(mallopt(_M_TRIM_THRESHOLD, KEPT_FREE_BYTES)) and bool(mallopt(_M_MMAP_MAX, 0))
