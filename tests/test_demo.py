@@ -1,6 +1,7 @@
 """The short demo: every stage from phantoms to the report, in about a minute and a half."""
 
 import csv
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -8,8 +9,10 @@ from collections import defaultdict
 import SimpleITK as sitk
 
 from amoseg.cli import main
-from amoseg.planning.plan import Plan
+from amoseg.demo import seconds_after_training_per_case
+from amoseg.planning.plan import MeasuredStep, Plan
 from amoseg.reporting.steps import read_steps
+from tiny import tiny_plan
 
 STEPS = ["phantoms", "check", "stats", "plan", "preprocess", "train", "predict", "evaluate", "report"]
 
@@ -81,6 +84,18 @@ def test_bad_demo_settings_are_one_line_and_exit_1(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "d"), "--minutes", "0"]) == 1
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "--minutes must be positive" in error
+
+
+def test_time_kept_after_training_scales_with_the_plans_step():
+    plan = tiny_plan()
+    assert plan.planned_step_s is None
+    assert seconds_after_training_per_case(plan) == 6.5
+    measured = MeasuredStep(
+        seconds=0.4, precision="float32", cpu="test", instruction_set="AVX2", threads=2, gflops=1.0
+    )
+    # Five steps of 0.4 s per test case: a phantom was predicted in 3.4 steps' time.
+    assert seconds_after_training_per_case(dataclasses.replace(plan, measured_step=measured)) == 2.0
+    assert seconds_after_training_per_case(dataclasses.replace(plan, estimated_step_s=0.3)) == 1.5
 
 
 def _last_iteration(out) -> int:

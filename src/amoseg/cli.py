@@ -318,16 +318,16 @@ def build_parser() -> argparse.ArgumentParser:
         dest="n_ct",
         metavar="CT",
         type=int,
-        default=18,
-        help="CT phantoms, a quarter held out (default 18)",
+        default=48,
+        help="CT phantoms, a quarter held out (default 48)",
     )
     demo.add_argument(
         "--mr",
         dest="n_mr",
         metavar="MR",
         type=int,
-        default=6,
-        help="MR phantoms, a quarter held out (default 6)",
+        default=16,
+        help="MR phantoms, a quarter held out (default 16)",
     )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument(

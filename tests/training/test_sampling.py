@@ -11,7 +11,14 @@ import torch
 from amoseg.preprocessing.cache import PlanCache
 from amoseg.training.dataset import case_arrays, index_cases
 from amoseg.training.loader import BatchStream, PatchSource
-from amoseg.training.sampling import centred_start, draw_request, extract, random_start, start_range
+from amoseg.training.sampling import (
+    centred_start,
+    draw_request,
+    draw_requests,
+    extract,
+    random_start,
+    start_range,
+)
 
 
 def test_extract_pads_with_the_fill_value_where_the_patch_leaves_the_array():
@@ -48,6 +55,26 @@ def test_foreground_patches_centre_small_organs_as_often_as_large_ones(tiny_cach
     organs = [centres[organ] for organ in range(1, 16)]
     assert min(organs) > 50 and max(organs) < 160, centres
     assert centres[11] > 50 and centres[6] < 160  # right adrenal gland (tens of voxels) vs liver
+
+
+def test_training_patches_centre_each_organ_of_each_modality_at_the_same_rate(tiny_cache):
+    plan, _, root = tiny_cache
+    cases = index_cases(PlanCache.open(root, plan), plan)
+    labels = [np.asarray(case_arrays(case.folder).label) for case in cases]
+    rng = np.random.default_rng(1)
+    patch = (8, 8, 8)
+    centres = Counter()
+    for _ in range(200):
+        for request in draw_requests(cases, 15, patch, rng, foreground_fraction=1.0):
+            centre = tuple(begin + edge // 2 for begin, edge in zip(request.start, patch, strict=True))
+            centres[(int(labels[request.case][centre]), cases[request.case].modality)] += 1
+    # 4 CT and 2 MR cases (one MR annotating 4 organs): 15 CT and 15 MR pairs, 100 draws each on
+    # average. Drawing the case first would centre 2/3 of the patches on CT.
+    pairs = {(organ, case.modality) for case in cases for organ in case.present}
+    assert len(pairs) == 30
+    assert all(50 < centres[pair] < 160 for pair in pairs), centres
+    mr = sum(count for (_, modality), count in centres.items() if modality == "MR")
+    assert 0.45 < mr / 3000 < 0.55
 
 
 def test_partially_labelled_case_reports_its_annotated_organs(tiny_cache):

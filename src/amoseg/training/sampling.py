@@ -1,11 +1,15 @@
 """Patch sampling from the memory-mapped cache (numpy only): where each patch goes, then its voxels.
 
-A patch is either random (its start drawn uniformly over the positions that keep it inside the image,
-or that keep the image inside it where the image is smaller) or centred on a foreground voxel. For a
-foreground patch the class is drawn uniformly among the annotated classes present in the case, then a
-voxel among that class's stored locations, so an adrenal gland of 60 voxels is the centre of as many
-patches as a liver of 25,000 (nnU-Net draws the class the same way). Where a patch leaves the image
-the image is padded with the case's air value and the label with background.
+A patch is either random (its case drawn uniformly, its start uniformly over the positions that keep it
+inside the image, or that keep the image inside it where the image is smaller) or centred on a
+foreground voxel. A training foreground patch draws an (organ, modality) pair uniformly among those the
+training cases annotate and hold, then a case of that modality holding the organ, then a voxel among
+the organ's stored locations. So an adrenal gland of 60 voxels is the centre of as many patches as a
+liver of 25,000 (nnU-Net draws the class uniformly too, within the case), and each modality's organs
+are learned at the same rate however few cases it has: one model for CT and MR (AMOS task 2) would
+otherwise learn MR from a sixth of its patches, and a partially labelled set would spend its patches
+on the few organs of the best-represented modality. Where a patch leaves the image the image is
+padded with the case's air value and the label with background.
 """
 
 from __future__ import annotations
@@ -72,17 +76,37 @@ def draw_request(
     rng: np.random.Generator,
     foreground: bool,
 ) -> PatchRequest:
-    """Where one patch of a case goes; a foreground patch centres on a class drawn uniformly."""
+    """Where one patch of a given case goes; a foreground patch centres on a class drawn uniformly among
+    those the case holds (validation's patches: fixed cases)."""
     case = cases[case_index]
     if foreground and case.present:
         locations = class_locations(case.folder)
         candidates = [label for label in case.present if len(locations.get(label, ())) > 0]
         if candidates:
             label = candidates[int(rng.integers(len(candidates)))]
-            voxels = locations[label]
-            centre = voxels[int(rng.integers(len(voxels)))]
-            return PatchRequest(case_index, centred_start(case.shape, patch, centre))
+            return centred_on(cases, case_index, label, patch, rng)
     return PatchRequest(case_index, random_start(case.shape, patch, rng))
+
+
+def centred_on(
+    cases: Sequence[CacheCase], case_index: int, label: int, patch: Sequence[int], rng: np.random.Generator
+) -> PatchRequest:
+    """A patch centred on a voxel of ``label`` drawn among its stored locations (random without any)."""
+    case = cases[case_index]
+    voxels = class_locations(case.folder).get(label, ())
+    if len(voxels) == 0:
+        return PatchRequest(case_index, random_start(case.shape, patch, rng))
+    centre = voxels[int(rng.integers(len(voxels)))]
+    return PatchRequest(case_index, centred_start(case.shape, patch, centre))
+
+
+def organ_pairs(cases: Sequence[CacheCase]) -> dict[tuple[int, str], list[int]]:
+    """(organ, modality) -> indices of the cases of that modality that annotate and hold the organ."""
+    pairs: dict[tuple[int, str], list[int]] = {}
+    for index, case in enumerate(cases):
+        for label in case.present:
+            pairs.setdefault((label, case.modality), []).append(index)
+    return dict(sorted(pairs.items()))
 
 
 def draw_requests(
@@ -92,13 +116,20 @@ def draw_requests(
     rng: np.random.Generator,
     foreground_fraction: float,
 ) -> list[PatchRequest]:
-    """A batch of requests: cases drawn uniformly with replacement, each patch foreground-centred with
-    probability ``foreground_fraction``."""
+    """A batch of training requests: with probability ``foreground_fraction`` a patch centred on an
+    (organ, modality) pair drawn uniformly (module docstring), else a random patch of a case drawn
+    uniformly."""
+    pairs = organ_pairs(cases)
+    keys = list(pairs)
     requests = []
     for _ in range(batch_size):
-        case_index = int(rng.integers(len(cases)))
-        foreground = bool(rng.random() < foreground_fraction)
-        requests.append(draw_request(cases, case_index, patch, rng, foreground))
+        if keys and rng.random() < foreground_fraction:
+            label, modality = keys[int(rng.integers(len(keys)))]
+            holders = pairs[(label, modality)]
+            requests.append(centred_on(cases, holders[int(rng.integers(len(holders)))], label, patch, rng))
+        else:
+            case_index = int(rng.integers(len(cases)))
+            requests.append(PatchRequest(case_index, random_start(cases[case_index].shape, patch, rng)))
     return requests
 
 
