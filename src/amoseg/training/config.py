@@ -64,8 +64,9 @@ class TrainConfig:
         weight_decay: L2 weight decay.
         poly_exponent: lr = initial_lr * (1 - progress) ** poly_exponent, progress in [0, 1].
         grad_clip_norm: global L2 norm the gradients are clipped to.
-        foreground_fraction: share of patches centred on a voxel of a foreground class; the class is
-            drawn uniformly among the annotated classes present in the case.
+        foreground_fraction: share of patches centred on a voxel of a foreground class; training
+            draws the (organ, modality) pair uniformly among those its cases annotate and hold
+            (``training.sampling``).
         augment: apply nnU-Net's data augmentation to training batches.
         mirror_axes: the axes (canonical orientation, ``DEFAULT_MIRROR_AXES``) the augmentation mirrors,
             each with probability 0.5; prediction mirrors the same axes for test-time augmentation.
