@@ -1,8 +1,8 @@
 """Validation on a fixed set of patches from the fold's validation cases: loss and pseudo-Dice per organ.
 
 The patches are drawn once from the seed (the same for every epoch, every rank and a resumed run), a
-third of each case's patches centred on a foreground class drawn among those the case holds. Under DDP each rank
-evaluates every world_size-th patch and the counts are summed over ranks.
+third of each case's patches centred on a foreground class drawn among those the case holds. Under DDP
+each rank evaluates every world_size-th patch and the counts are summed over ranks.
 """
 
 from __future__ import annotations
