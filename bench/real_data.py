@@ -291,6 +291,8 @@ def describe_run(args, plan) -> dict:
     """Date, command, budget, machine and plan: what a reader needs to rerun or compare."""
     import torch
 
+    from amoseg.training.config import TrainConfig
+
     machine = {"cpu_cores": os.cpu_count(), "torch": torch.__version__, "device": args.device}
     if args.device == "cuda" and torch.cuda.is_available():
         machine["gpu"] = torch.cuda.get_device_name()
@@ -300,7 +302,7 @@ def describe_run(args, plan) -> dict:
         "minutes_per_model": args.minutes,
         "preset": args.preset,
         "seed": args.seed,
-        "augment": args.augment,
+        "augment": TrainConfig.for_plan(plan, augment=args.augment).augment,
         "cpu_step_seconds": args.cpu_step_seconds,
         "max_cases": args.max_cases,
         "machine": machine,
@@ -324,14 +326,18 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("real_data_work"), help="outputs and caches")
     parser.add_argument("--minutes", type=float, default=45.0, help="training wall clock per model")
     parser.add_argument("--preset", choices=["cpu", "fast"], default="cpu")
-    # The figures in docs/benchmarks.md were measured with these two settings, the cpu preset's defaults
-    # until the 5-minute phantom runs moved them (smaller patch, no augmentation), which is not yet
-    # measured on these sets.
+    # The step budget is the cpu preset's default until the 5-minute phantom runs moved it; a smaller
+    # patch is not yet measured on these sets. Augmentation follows the preset, as `amoseg train` does:
+    # off for cpu (2026-12-04, AVX2-capped, 45 minutes: CT 0.708 / MR 0.900 in 1697 iterations without,
+    # 0.702 / 0.899 in 1546 with; docs/benchmarks.md).
     parser.add_argument(
         "--cpu-step-seconds", type=float, default=1.0, help="cpu preset step budget that sizes the patch (1)"
     )
     parser.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=True, help="data augmentation (on)"
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="data augmentation (default: the preset's, off for cpu)",
     )
     parser.add_argument("--skip-ct-only", action="store_true", help="leave the CT-only comparison out")
     parser.add_argument("--seed", type=int, default=0)

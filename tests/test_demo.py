@@ -6,6 +6,7 @@ import json
 import math
 from collections import defaultdict
 
+import pytest
 import SimpleITK as sitk
 
 from amoseg.cli import main
@@ -86,16 +87,25 @@ def test_bad_demo_settings_are_one_line_and_exit_1(tmp_path, capsys):
     assert error.count("\n") == 0 and "--minutes must be positive" in error
 
 
-def test_time_kept_after_training_scales_with_the_plans_step():
+def test_time_kept_after_training_scales_with_the_plans_step_and_windows():
     plan = tiny_plan()
     assert plan.planned_step_s is None
     assert seconds_after_training_per_case(plan) == 6.5
     measured = MeasuredStep(
         seconds=0.4, precision="float32", cpu="test", instruction_set="AVX2", threads=2, gflops=1.0
     )
-    # Five steps of 0.4 s per test case: a phantom was predicted in 3.4 steps' time.
-    assert seconds_after_training_per_case(dataclasses.replace(plan, measured_step=measured)) == 2.0
-    assert seconds_after_training_per_case(dataclasses.replace(plan, estimated_step_s=0.3)) == 1.5
+    # Median case 60 x 50 x 35, patch 32 x 32 x 16, windows at most half a patch apart:
+    # ceil(28 / 16) + 1 = 3, ceil(18 / 16) + 1 = 3 and ceil(19 / 8) + 1 = 4, so 36 windows.
+    plan = dataclasses.replace(plan, median_shape=(60, 50, 35), patch_size=(32, 32, 16))
+    assert seconds_after_training_per_case(
+        dataclasses.replace(plan, measured_step=measured)
+    ) == pytest.approx(0.085 * 36 * 0.4)
+    assert seconds_after_training_per_case(dataclasses.replace(plan, estimated_step_s=0.3)) == pytest.approx(
+        0.085 * 36 * 0.3
+    )
+    # An axis shorter than the patch is padded to it: one window along it.
+    small = dataclasses.replace(plan, median_shape=(20, 50, 35), estimated_step_s=0.3)
+    assert seconds_after_training_per_case(small) == pytest.approx(0.085 * 12 * 0.3)
 
 
 def _last_iteration(out) -> int:
@@ -115,3 +125,13 @@ def _not_found(per_case) -> list[str]:
                 predicted[key] += float(row["pred_volume_ml"]) > 0
     ordered = sorted(present, key=lambda key: (key[0], key[1]))
     return [f"{key[0]} {ORGAN_BY_NAME[key[2]].title}" for key in ordered if not predicted[key]]
+
+
+def test_the_demo_plans_with_its_own_step_budget_unless_one_is_given(tmp_path, monkeypatch):
+    import amoseg.demo
+
+    seen = []
+    monkeypatch.setattr(amoseg.demo, "run_demo", lambda settings, console=None: seen.append(settings))
+    assert main(["demo", "--out", str(tmp_path / "d")]) == 0
+    assert main(["demo", "--out", str(tmp_path / "d"), "--cpu-step-seconds", "0.5"]) == 0
+    assert [settings.cpu_step_seconds for settings in seen] == [0.3, 0.5]

@@ -334,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--cpu-step-seconds",
         type=float,
         metavar="S",
-        help="the plan's seconds per training step on this machine (default 0.4): larger, a larger patch",
+        help="the plan's seconds per training step on this machine (default: the demo's, docs/demo.md): "
+        "larger, a larger patch",
     )
     return parser
 
@@ -541,7 +542,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         n_ct=args.n_ct,
         n_mr=args.n_mr,
         seed=args.seed,
-        cpu_step_seconds=args.cpu_step_seconds,
+        # Left out when not given, so the demo's own step budget applies rather than the preset's.
+        **({} if args.cpu_step_seconds is None else {"cpu_step_seconds": args.cpu_step_seconds}),
     )
     return 0
 
