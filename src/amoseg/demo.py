@@ -35,10 +35,9 @@ TEST_FRACTION = 0.25
 SECONDS_AFTER_TRAINING = 15.0
 STEPS_AFTER_TRAINING_PER_WINDOW = 0.085
 #: The demo's step budget. Its 64 phantoms are small (about 130 x 130 x 55 voxels), so more steps on
-#: smaller patches learn more than the preset's 0.4 s (AVX2-capped float32, 10 minutes, one run each:
-#: mean DSC CT / MR 0.852 / 0.821 at 0.3 s, 0.839-0.847 / 0.807-0.815 in three runs at 0.4 s; 0.847 /
-#: 0.826 at 0.2 s); the preset keeps 0.4 s, which real scans, with their larger organs, were not
-#: measured at.
+#: smaller patches learn a little more than at the preset's 0.4 s (AVX2-capped float32, 10 minutes, three
+#: runs each: mean DSC CT 0.843-0.854 and MR 0.811-0.821 at 0.3 s, 0.839-0.847 and 0.807-0.815 at 0.4 s).
+#: The preset keeps 0.4 s: real scans were not measured at 0.3 s.
 DEMO_STEP_SECONDS = 0.3
 SECONDS_AFTER_TRAINING_PER_CASE = 6.5
 
