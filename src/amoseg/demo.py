@@ -31,7 +31,8 @@ TEST_FRACTION = 0.25
 #: the plan's training steps per sliding window of a median case, as the windows set the cost of
 #: predicting a phantom whatever the machine (2026-12-04, 2 cores, AVX2-capped float32, the whole
 #: `predict` step over 16 cases: 0.053-0.058 steps a window at patches of 64 x 64 x 24 and 56 x 64 x 24,
-#: 0.068 at 56 x 56 x 20 and 48 x 48 x 20, 64-125 windows a case); 0.085 leaves a margin. Without a step time in the plan, a fixed 6.5 s a case.
+#: 0.068 at 56 x 56 x 20 and 48 x 48 x 20, 64-125 windows a case); 0.085 leaves a margin. Without a
+#: step time in the plan, a fixed 6.5 s a case.
 SECONDS_AFTER_TRAINING = 15.0
 STEPS_AFTER_TRAINING_PER_WINDOW = 0.085
 #: The demo's step budget. Its 64 phantoms are small (about 130 x 130 x 55 voxels), so more steps on
@@ -238,14 +239,17 @@ def run_demo(settings: DemoSettings, console=None) -> DemoResult:
 def seconds_after_training_per_case(plan) -> float:
     """Time to keep after training for each test case: in the plan's steps per window of its median
     case when it has a step time (prediction's default window step, half a patch)."""
-    from amoseg.inference.sliding_window import window_starts
+    from amoseg.inference.sliding_window import padded_shape, window_starts
     from amoseg.inference.windows import WindowSettings
 
     step_s = plan.planned_step_s
     if not step_s:
         return SECONDS_AFTER_TRAINING_PER_CASE
-    shape = tuple(max(size, patch) for size, patch in zip(plan.median_shape, plan.patch_size, strict=True))
-    windows = len(window_starts(shape, plan.patch_size, WindowSettings().step))
+    windows = len(
+        window_starts(
+            padded_shape(plan.median_shape, plan.patch_size), plan.patch_size, WindowSettings().step
+        )
+    )
     return STEPS_AFTER_TRAINING_PER_WINDOW * windows * step_s
 
 

@@ -10,6 +10,7 @@ import pytest
 from amoseg.inference.sliding_window import (
     axis_starts,
     gaussian_importance,
+    padded_shape,
     padding,
     window_slices,
     window_starts,
@@ -41,16 +42,14 @@ def test_window_count_by_hand():
 
 def test_images_smaller_than_the_patch_are_padded_centrally():
     assert padding((20, 32, 7), (32, 32, 16)) == ((6, 6), (0, 0), (4, 5))
+    assert padded_shape((20, 40, 7), (32, 32, 16)) == (32, 40, 16)
     with pytest.raises(ValueError, match="smaller than the patch"):
         axis_starts(20, 32, 0.5)
 
 
 def test_every_voxel_is_covered_in_3d_after_padding():
     image_shape, patch = (20, 50, 9), (16, 24, 16)
-    padded = tuple(
-        size + before + after
-        for size, (before, after) in zip(image_shape, padding(image_shape, patch), strict=True)
-    )
+    padded = padded_shape(image_shape, patch)
     count = np.zeros(padded, np.int32)
     for start in window_starts(padded, patch, 0.5):
         count[window_slices(start, patch)] += 1

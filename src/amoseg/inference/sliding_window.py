@@ -25,6 +25,12 @@ def padding(image_shape: Shape3, patch_size: Shape3) -> tuple[tuple[int, int], .
     return tuple(widths)
 
 
+def padded_shape(image_shape: Shape3, patch_size: Shape3) -> Shape3:
+    """The shape the windows tile: ``image_shape`` after ``padding``."""
+    pads = padding(image_shape, patch_size)
+    return tuple(size + before + after for size, (before, after) in zip(image_shape, pads, strict=True))
+
+
 def axis_starts(size: int, patch: int, step: float) -> list[int]:
     """Start indices along one axis of length ``size`` (>= ``patch``), evenly spread, edges included.
 
